@@ -1,0 +1,179 @@
+/**
+ * D1 schema: the source of truth. Every timestamp is integer unix milliseconds; ids are prefixed text from
+ * `lib/ids.ts`. Storage formats and invariants are written down in docs/storage.md.
+ */
+import { sql } from "drizzle-orm";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+const now = sql`(cast(unixepoch('subsec') * 1000 as integer))`;
+
+export const workspaces = sqliteTable("workspaces", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
+  createdAt: integer("created_at").notNull().default(now),
+});
+
+/** A keyspace holds keys. Every API owns exactly one; root keys live in the internal workspace's keyspace. */
+export const keyspaces = sqliteTable("keyspaces", {
+  id: text("id").primaryKey(),
+  workspaceId: text("workspace_id").notNull(),
+  defaultPrefix: text("default_prefix"),
+  defaultBytes: integer("default_bytes"),
+  /** Opt-in for recoverable keys (the vault). */
+  storeEncryptedKeys: integer("store_encrypted_keys", { mode: "boolean" }).notNull().default(false),
+  createdAt: integer("created_at").notNull().default(now),
+});
+
+export const apis = sqliteTable(
+  "apis",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id").notNull(),
+    keyspaceId: text("keyspace_id").notNull(),
+    name: text("name").notNull(),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at"),
+    deletedAt: integer("deleted_at"),
+  },
+  (t) => [uniqueIndex("apis_keyspace_id_uq").on(t.keyspaceId), index("apis_workspace_id_idx").on(t.workspaceId)],
+);
+
+export const identities = sqliteTable(
+  "identities",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id").notNull(),
+    externalId: text("external_id").notNull(),
+    meta: text("meta"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at"),
+  },
+  (t) => [uniqueIndex("identities_workspace_external_id_uq").on(t.workspaceId, t.externalId)],
+);
+
+export const keys = sqliteTable(
+  "keys",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id").notNull(),
+    keyspaceId: text("keyspace_id").notNull(),
+    /** Set only on root keys: the workspace the key administers. */
+    forWorkspaceId: text("for_workspace_id"),
+    /** base64(SHA-256(utf8(key))): the only lookup path. The plaintext is never stored. */
+    hash: text("hash").notNull(),
+    start: text("start").notNull(),
+    /** Random bytes the key was generated from; a reroll keeps the same strength. */
+    byteLength: integer("byte_length"),
+    name: text("name"),
+    /** JSON text of the key's meta object. */
+    meta: text("meta"),
+    identityId: text("identity_id"),
+    expires: integer("expires"),
+    enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
+    /** NULL = unlimited. Mirrors the key's Durable Object once it exists (see docs/storage.md). */
+    creditsRemaining: integer("credits_remaining"),
+    refillAmount: integer("refill_amount"),
+    /** NULL with refill_amount set = daily refill; 1..31 = monthly on that day. */
+    refillDay: integer("refill_day"),
+    lastRefillAt: integer("last_refill_at"),
+    /** Bumped by every mutation; verification records carry it (see docs/architecture.md, Revocation). */
+    revision: integer("revision").notNull().default(0),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at"),
+    deletedAt: integer("deleted_at"),
+    lastUsedAt: integer("last_used_at"),
+  },
+  (t) => [
+    uniqueIndex("keys_hash_uq").on(t.hash),
+    index("keys_keyspace_id_idx").on(t.keyspaceId, t.id),
+    index("keys_identity_id_idx").on(t.identityId),
+    index("keys_workspace_id_idx").on(t.workspaceId),
+  ],
+);
+
+/** Named rate limits attached to a key or to an identity (exactly one of the two is set). */
+export const ratelimits = sqliteTable(
+  "ratelimits",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id").notNull(),
+    keyId: text("key_id"),
+    identityId: text("identity_id"),
+    name: text("name").notNull(),
+    limit: integer("limit").notNull(),
+    duration: integer("duration").notNull(),
+    autoApply: integer("auto_apply", { mode: "boolean" }).notNull().default(false),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at"),
+  },
+  (t) => [
+    uniqueIndex("ratelimits_key_name_uq").on(t.keyId, t.name),
+    uniqueIndex("ratelimits_identity_name_uq").on(t.identityId, t.name),
+  ],
+);
+
+export const permissions = sqliteTable(
+  "permissions",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id").notNull(),
+    name: text("name").notNull(),
+    slug: text("slug").notNull(),
+    description: text("description"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at"),
+  },
+  (t) => [uniqueIndex("permissions_workspace_slug_uq").on(t.workspaceId, t.slug)],
+);
+
+export const roles = sqliteTable(
+  "roles",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id").notNull(),
+    name: text("name").notNull(),
+    description: text("description"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at"),
+  },
+  (t) => [uniqueIndex("roles_workspace_name_uq").on(t.workspaceId, t.name)],
+);
+
+export const keysPermissions = sqliteTable(
+  "keys_permissions",
+  {
+    keyId: text("key_id").notNull(),
+    permissionId: text("permission_id").notNull(),
+    workspaceId: text("workspace_id").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.keyId, t.permissionId] }), index("keys_permissions_permission_idx").on(t.permissionId)],
+);
+
+export const keysRoles = sqliteTable(
+  "keys_roles",
+  {
+    keyId: text("key_id").notNull(),
+    roleId: text("role_id").notNull(),
+    workspaceId: text("workspace_id").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.keyId, t.roleId] }), index("keys_roles_role_idx").on(t.roleId)],
+);
+
+export const rolesPermissions = sqliteTable(
+  "roles_permissions",
+  {
+    roleId: text("role_id").notNull(),
+    permissionId: text("permission_id").notNull(),
+    workspaceId: text("workspace_id").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.roleId, t.permissionId] }), index("roles_permissions_permission_idx").on(t.permissionId)],
+);
+
+export type KeyRow = typeof keys.$inferSelect;
+export type ApiRow = typeof apis.$inferSelect;
+export type IdentityRow = typeof identities.$inferSelect;
+export type RatelimitRow = typeof ratelimits.$inferSelect;

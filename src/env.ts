@@ -1,0 +1,35 @@
+/**
+ * String vars and secrets, checked once per request by zod (bindings are typed by `wrangler types`).
+ * A bad value is a logged 500 naming the variable, never a silently wrong default.
+ */
+import { z } from "zod";
+import { DEFAULT_CACHE_TTL_MS } from "./services/cache";
+
+const intString = (fallback: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, "must be a non-negative integer")
+    .optional()
+    .transform((v) => (v === undefined ? fallback : Number(v)));
+
+export const ConfigSchema = z.object({
+  /** Isolate cache TTL for verification records (ms); half of the revocation bound. 0 disables it. */
+  VERIFY_CACHE_TTL_MS: intString(DEFAULT_CACHE_TTL_MS),
+  /** Delay of the second KV publish of a mutation (ms), which closes the back-fill race. 0 disables it. */
+  EDGE_REPUBLISH_DELAY_MS: intString(1500),
+});
+
+export type Config = z.output<typeof ConfigSchema>;
+
+let cached: { source: unknown; config: Config } | undefined;
+
+export function readConfig(env: Record<string, unknown>): Config {
+  if (cached && cached.source === env) return cached.config;
+  const parsed = ConfigSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new Error(`invalid configuration: ${problems}`);
+  }
+  cached = { source: env, config: parsed.data };
+  return parsed.data;
+}

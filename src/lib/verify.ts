@@ -1,0 +1,51 @@
+import type { VerificationRecord } from "./record";
+import { grantsFor, hasAny } from "./root-permissions";
+
+export const VERIFY_CODES = [
+  "VALID",
+  "NOT_FOUND",
+  "FORBIDDEN",
+  "INSUFFICIENT_PERMISSIONS",
+  "USAGE_EXCEEDED",
+  "RATE_LIMITED",
+  "DISABLED",
+  "EXPIRED",
+] as const;
+export type VerifyCode = (typeof VERIFY_CODES)[number];
+
+/** Who asks: the root key's workspace and its permissions. */
+export type Principal = { keyId: string; workspaceId: string; permissions: ReadonlySet<string> };
+
+export type Decision = { valid: true } | { valid: false; code: Exclude<VerifyCode, "VALID"> };
+
+/** A key with `expires` is expired from that millisecond on, so `expires = now` is refused at once. */
+export function isExpired(expires: number | undefined, now: number): boolean {
+  return expires !== undefined && now >= expires;
+}
+
+/**
+ * The pure verification decision, in Unkey's order: not found (missing, deleted, another workspace's, or a
+ * root key without `verify_key` on its API, which must look the same so existence does not leak) → disabled
+ * → expired. Limits and credits are applied after this, by the key's Durable Object.
+ */
+export function decideVerification(
+  record: VerificationRecord | null,
+  principal: Pick<Principal, "workspaceId" | "permissions">,
+  now: number,
+): Decision {
+  if (!record || !record.apiId || record.workspaceId !== principal.workspaceId) {
+    return { valid: false, code: "NOT_FOUND" };
+  }
+  if (!hasAny(principal.permissions, grantsFor("api", "verify_key", record.apiId))) {
+    return { valid: false, code: "NOT_FOUND" };
+  }
+  if (!record.enabled) return { valid: false, code: "DISABLED" };
+  if (isExpired(record.expires, now)) return { valid: false, code: "EXPIRED" };
+  return { valid: true };
+}
+
+/** A root key is usable if it is live and administers a workspace; anything else is "unknown" (401). */
+export function decideRootKey(record: VerificationRecord | null, now: number): Principal | null {
+  if (!record || !record.forWorkspaceId || !record.enabled || isExpired(record.expires, now)) return null;
+  return { keyId: record.keyId, workspaceId: record.forWorkspaceId, permissions: new Set(record.permissions) };
+}

@@ -1,0 +1,41 @@
+import type { MiddlewareHandler } from "hono";
+import type { HonoEnv } from "../context";
+import { ApiError } from "../lib/errors";
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/**
+ * Reads and parses a POST body once, before validation: a body over the cap, one that is not JSON, or one
+ * sent without a JSON content type is a 400 in the documented format. The parsed text stays cached on the
+ * request, so the route's validator reads it from memory.
+ */
+export function jsonBody(opts: { maxBytes?: number } = {}): MiddlewareHandler<HonoEnv> {
+  const maxBytes = opts.maxBytes ?? MAX_BODY_BYTES;
+  return async function jsonBodyMiddleware(c, next) {
+    if (c.req.method !== "POST") return next();
+    const declared = Number(c.req.header("content-length") ?? "0");
+    if (declared > maxBytes) throw tooLarge(maxBytes);
+    const type = c.req.header("content-type") ?? "";
+    if (!/^application\/(?:[\w.-]+\+)?json\b/i.test(type)) {
+      throw new ApiError("INVALID_INPUT", "The request body must be JSON, sent with `Content-Type: application/json`.", [
+        { location: "header.content-type", message: `expected application/json, got ${type ? JSON.stringify(type) : "nothing"}` },
+      ]);
+    }
+    const text = await c.req.text();
+    if (new TextEncoder().encode(text).byteLength > maxBytes) throw tooLarge(maxBytes);
+    try {
+      JSON.parse(text);
+    } catch (err) {
+      throw new ApiError("BODY_UNREADABLE", "The request body is not valid JSON.", [
+        { location: "body", message: err instanceof Error ? err.message : "invalid JSON" },
+      ]);
+    }
+    await next();
+  };
+}
+
+function tooLarge(maxBytes: number): ApiError {
+  return new ApiError("BODY_TOO_LARGE", `The request body exceeds ${maxBytes} bytes.`, [
+    { location: "body", message: `at most ${maxBytes} bytes are accepted` },
+  ]);
+}

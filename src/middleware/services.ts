@@ -1,0 +1,23 @@
+import type { MiddlewareHandler } from "hono";
+import type { HonoEnv } from "../context";
+import { readConfig } from "../env";
+import { Services, type Clock } from "../services";
+
+export type ServicesMiddlewareOptions = { clock?: Clock };
+
+/** Builds the request's service container (cheap: everything inside is created on first use). */
+export function services(opts: ServicesMiddlewareOptions = {}): MiddlewareHandler<HonoEnv> {
+  return async function servicesMiddleware(c, next) {
+    let waitUntil: (p: Promise<unknown>) => void;
+    try {
+      const ctx = c.executionCtx;
+      waitUntil = (p) => ctx.waitUntil(p);
+    } catch {
+      // No execution context (app.request in a unit test): run background work detached.
+      waitUntil = (p) => void p.catch(() => undefined);
+    }
+    const config = readConfig(c.env as unknown as Record<string, unknown>);
+    c.set("services", new Services({ env: c.env, config, waitUntil, ...(opts.clock ? { clock: opts.clock } : {}) }));
+    await next();
+  };
+}

@@ -1,0 +1,42 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { App } from "../../app";
+import { requireRootKey } from "../../middleware/root-key";
+import { meta, ROOT_KEY_SECURITY } from "../route";
+import { envelope, errorResponses, jsonBody, KeyPlaintext, ok, VerifyKeyData } from "../schemas";
+
+export const operationId = "keys.verifyKey";
+
+const Body = z
+  .strictObject({
+    key: KeyPlaintext.openapi({ description: "The key to verify.", example: "sk_5j1Bo8..." }),
+    tags: z.array(z.string().min(1).max(512)).max(20).optional().openapi({ description: "Labels for analytics." }),
+  })
+  .openapi("V2KeysVerifyKeyRequestBody");
+
+const Response = envelope(VerifyKeyData).openapi("V2KeysVerifyKeyResponseBody");
+
+export const route = createRoute({
+  method: "post",
+  path: `/v2/${operationId}`,
+  operationId,
+  tags: ["keys"],
+  summary: "Verify a key",
+  description:
+    "Always HTTP 200 for a verification outcome: `valid` and `code` say whether the key may be used. A key of " +
+    "another workspace, or of an API the root key may not verify, is NOT_FOUND.",
+  security: ROOT_KEY_SECURITY,
+  request: jsonBody(Body),
+  responses: { ...ok(Response), ...errorResponses },
+});
+
+export type KeysVerifyKeyRequest = z.input<typeof Body>;
+export type KeysVerifyKeyResponse = z.infer<typeof Response>;
+
+export function register(app: App): void {
+  app.openapi(route, async (c) => {
+    const principal = await requireRootKey(c);
+    const { key } = c.req.valid("json");
+    const data = await c.get("services").verifier.verify(principal, key);
+    return c.json({ meta: meta(c), data }, 200);
+  });
+}

@@ -1,0 +1,109 @@
+/**
+ * APIs and their keyspaces. Every query is scoped by workspace: an API of another workspace is reported
+ * exactly like a missing one.
+ */
+import { and, eq, gte, isNull, sql } from "drizzle-orm";
+import type { Db } from "../db/client";
+import { apis, identities, keys, keyspaces } from "../db/schema";
+import { ApiError } from "../lib/errors";
+import { newId } from "../lib/ids";
+import type { EdgeRecords } from "./edge-records";
+import { loadKeyBundles, type KeyBundle } from "./key-bundles";
+
+export type ApiWithKeyspace = typeof apis.$inferSelect & { keyspace: typeof keyspaces.$inferSelect };
+
+/** KV writes run this many at a time when many keys are published at once. */
+const TOMBSTONE_CONCURRENCY = 25;
+
+/**
+ * Recoverable keys need an API that stores encrypted keys (the vault). Until an API opts in, asking to
+ * store or read back a plaintext is a precondition failure, never a silent no-op.
+ */
+export function requireEncryptedKeys(api: ApiWithKeyspace): void {
+  if (!api.keyspace.storeEncryptedKeys) {
+    throw new ApiError("PRECONDITION_FAILED", `The API ${api.id} does not store encrypted keys, so keys cannot be recovered from it.`);
+  }
+}
+
+export type ApiServiceOptions = { db: Db; edge: EdgeRecords; now: () => number };
+
+export class ApiService {
+  constructor(private readonly o: ApiServiceOptions) {}
+
+  async create(workspaceId: string, name: string): Promise<{ apiId: string }> {
+    const now = this.o.now();
+    const apiId = newId("api", now);
+    const keyspaceId = newId("ks", now);
+    await this.o.db.batch([
+      this.o.db.insert(keyspaces).values({ id: keyspaceId, workspaceId, createdAt: now }),
+      this.o.db.insert(apis).values({ id: apiId, workspaceId, keyspaceId, name, createdAt: now }),
+    ]);
+    return { apiId };
+  }
+
+  /** The live API with its keyspace, or a 404 (missing, deleted, or another workspace's). */
+  async get(workspaceId: string, apiId: string): Promise<ApiWithKeyspace> {
+    const rows = await this.o.db
+      .select({ api: apis, keyspace: keyspaces })
+      .from(apis)
+      .innerJoin(keyspaces, eq(keyspaces.id, apis.keyspaceId))
+      .where(and(eq(apis.id, apiId), eq(apis.workspaceId, workspaceId), isNull(apis.deletedAt)))
+      .limit(1);
+    const row = rows[0];
+    if (!row) throw new ApiError("API_NOT_FOUND", `The API ${apiId} does not exist.`);
+    return { ...row.api, keyspace: row.keyspace };
+  }
+
+  /**
+   * Soft-deletes the API and its keys, then tombstones every key in KV before returning, so no key of a
+   * deleted API verifies beyond the revocation bound.
+   */
+  async delete(api: ApiWithKeyspace): Promise<void> {
+    const now = this.o.now();
+    const live = and(eq(keys.keyspaceId, api.keyspaceId), isNull(keys.deletedAt));
+    const hashes = await this.o.db.select({ hash: keys.hash }).from(keys).where(live);
+    await this.o.db.batch([
+      this.o.db.update(apis).set({ deletedAt: now, updatedAt: now }).where(and(eq(apis.id, api.id), eq(apis.workspaceId, api.workspaceId))),
+      this.o.db
+        .update(keys)
+        .set({ deletedAt: now, updatedAt: now, revision: sql`${keys.revision} + 1` as unknown as number })
+        .where(live),
+    ]);
+    for (let i = 0; i < hashes.length; i += TOMBSTONE_CONCURRENCY) {
+      await Promise.all(hashes.slice(i, i + TOMBSTONE_CONCURRENCY).map((h) => this.o.edge.publish(h.hash)));
+    }
+  }
+
+  /** One page of the API's live keys, oldest first, optionally only those of one identity. */
+  async listKeys(
+    api: ApiWithKeyspace,
+    opts: { limit: number; cursor?: string | undefined; externalId?: string | undefined; revalidate?: boolean },
+  ): Promise<{ bundles: KeyBundle[]; cursor?: string }> {
+    let identityId: string | undefined;
+    if (opts.externalId !== undefined) {
+      const [identity] = await this.o.db
+        .select({ id: identities.id })
+        .from(identities)
+        .where(and(eq(identities.workspaceId, api.workspaceId), eq(identities.externalId, opts.externalId)))
+        .limit(1);
+      if (!identity) return { bundles: [] };
+      identityId = identity.id;
+    }
+    const where = and(
+      eq(keys.keyspaceId, api.keyspaceId),
+      eq(keys.workspaceId, api.workspaceId),
+      isNull(keys.deletedAt),
+      opts.cursor !== undefined ? gte(keys.id, opts.cursor) : undefined,
+      identityId !== undefined ? eq(keys.identityId, identityId) : undefined,
+    );
+    const bundles = await loadKeyBundles(this.o.db, where, opts.limit + 1);
+    const next = bundles.length > opts.limit ? bundles.pop() : undefined;
+    if (opts.revalidate) {
+      for (let i = 0; i < bundles.length; i += TOMBSTONE_CONCURRENCY) {
+        await Promise.all(bundles.slice(i, i + TOMBSTONE_CONCURRENCY).map((b) => this.o.edge.publish(b.key.hash)));
+      }
+    }
+    return next ? { bundles, cursor: next.key.id } : { bundles };
+  }
+}
+

@@ -1,0 +1,73 @@
+/**
+ * The service container, built per request from the bindings. Construction is cheap and everything is
+ * created on first use, so a liveness probe builds nothing.
+ */
+import { createDb, type Db } from "../db/client";
+import type { Config } from "../env";
+import { ApiService } from "./apis";
+import { EdgeRecords } from "./edge-records";
+import { DurableKeyStateClient, type KeyStateClient } from "./key-state-client";
+import { KeyService } from "./keys";
+import { VerifyService } from "./verify";
+
+export type Clock = { now(): number };
+
+export type ServicesOptions = {
+  env: Env;
+  config: Config;
+  waitUntil: (p: Promise<unknown>) => void;
+  clock?: Clock;
+};
+
+export class Services {
+  readonly now: () => number;
+  private readonly memo = new Map<string, unknown>();
+
+  constructor(private readonly o: ServicesOptions) {
+    const clock = o.clock ?? { now: () => Date.now() };
+    this.now = () => clock.now();
+  }
+
+  private lazy<T>(name: string, make: () => T): T {
+    if (!this.memo.has(name)) this.memo.set(name, make());
+    return this.memo.get(name) as T;
+  }
+
+  get db(): Db {
+    return this.lazy("db", () => createDb(this.o.env.DB));
+  }
+
+  get edge(): EdgeRecords {
+    return this.lazy(
+      "edge",
+      () =>
+        new EdgeRecords({
+          db: this.db,
+          kv: this.o.env.EDGE,
+          cacheTtlMs: this.o.config.VERIFY_CACHE_TTL_MS,
+          republishDelayMs: this.o.config.EDGE_REPUBLISH_DELAY_MS,
+          now: this.now,
+          waitUntil: this.o.waitUntil,
+        }),
+    );
+  }
+
+  get keyState(): KeyStateClient {
+    return this.lazy("keyState", () => new DurableKeyStateClient(this.o.env.KEY_STATE));
+  }
+
+  get keys(): KeyService {
+    return this.lazy("keys", () => new KeyService({ db: this.db, edge: this.edge, keyState: this.keyState, now: this.now }));
+  }
+
+  get apis(): ApiService {
+    return this.lazy("apis", () => new ApiService({ db: this.db, edge: this.edge, now: this.now }));
+  }
+
+  get verifier(): VerifyService {
+    return this.lazy(
+      "verifier",
+      () => new VerifyService({ db: this.db, edge: this.edge, keyState: this.keyState, now: this.now, waitUntil: this.o.waitUntil }),
+    );
+  }
+}

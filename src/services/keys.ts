@@ -1,0 +1,262 @@
+/**
+ * Key lifecycle writes: create, update, delete, reroll. Each one commits its rows to D1 in a single
+ * `db.batch` (one transaction), then publishes the key's new verification record or tombstone to KV, drops
+ * the isolate cache entry and bumps the key's revision in its Durable Object, all before returning.
+ */
+import { and, eq, isNull, notInArray, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import type { Db } from "../db/client";
+import { identities, keys, keysPermissions, keysRoles, ratelimits } from "../db/schema";
+import { ApiError } from "../lib/errors";
+import { hashKey } from "../lib/hash";
+import { newId } from "../lib/ids";
+import { DEFAULT_KEY_BYTES, generateKey, prefixFromStart } from "../lib/keys";
+import { needsKeyState, type RefillConfig } from "../lib/record";
+import type { EdgeRecords } from "./edge-records";
+import { loadKeyBundleById, loadKeyBundles, type KeyBundle } from "./key-bundles";
+
+/** A key that belongs to an API (every customer key; root keys have none). */
+export type ApiKeyBundle = KeyBundle & { apiId: string };
+import type { KeyStateClient } from "./key-state-client";
+import type { ApiWithKeyspace } from "./apis";
+
+type Stmt = BatchItem<"sqlite">;
+
+export type RatelimitInput = { name: string; limit: number; duration: number; autoApply: boolean };
+export type CreditsInput = { remaining: number | null; refill?: RefillConfig | undefined };
+
+export type CreateKeyInput = {
+  prefix?: string | undefined;
+  byteLength?: number | undefined;
+  name?: string | undefined;
+  meta?: Record<string, unknown> | undefined;
+  expires?: number | undefined;
+  enabled?: boolean | undefined;
+  externalId?: string | undefined;
+  credits?: CreditsInput | undefined;
+  ratelimits?: RatelimitInput[] | undefined;
+};
+
+/** Omitted field = unchanged, `null` = cleared (Unkey's updateKey semantics). */
+export type UpdateKeyInput = {
+  name?: string | null | undefined;
+  externalId?: string | null | undefined;
+  meta?: Record<string, unknown> | null | undefined;
+  expires?: number | null | undefined;
+  enabled?: boolean | undefined;
+  credits?: { remaining?: number | null | undefined; refill?: RefillConfig | null | undefined } | null | undefined;
+  ratelimits?: RatelimitInput[] | undefined;
+};
+
+export type KeyServiceOptions = { db: Db; edge: EdgeRecords; keyState: KeyStateClient; now: () => number };
+
+export class KeyService {
+  constructor(private readonly o: KeyServiceOptions) {}
+
+  /** A live key of the workspace (by id), or a 404 that looks the same for another workspace's key. */
+  async find(workspaceId: string, keyId: string): Promise<ApiKeyBundle> {
+    const bundle = await loadKeyBundleById(this.o.db, workspaceId, keyId);
+    if (!bundle || !bundle.apiId) throw new ApiError("KEY_NOT_FOUND", `The key ${keyId} does not exist.`);
+    return bundle as ApiKeyBundle;
+  }
+
+  /** whoami: the live key of the workspace with this plaintext, or a 404. */
+  async findByPlaintext(workspaceId: string, plaintext: string): Promise<ApiKeyBundle> {
+    const hash = await hashKey(plaintext);
+    const [bundle] = await loadKeyBundles(this.o.db, and(eq(keys.hash, hash), eq(keys.workspaceId, workspaceId), isNull(keys.deletedAt)));
+    if (!bundle || !bundle.apiId || bundle.apiDeleted) throw new ApiError("KEY_NOT_FOUND", "The key does not exist.");
+    return bundle as ApiKeyBundle;
+  }
+
+  async create(api: ApiWithKeyspace, input: CreateKeyInput): Promise<{ keyId: string; key: string }> {
+    const { db } = this.o;
+    const now = this.o.now();
+    const byteLength = input.byteLength ?? api.keyspace.defaultBytes ?? DEFAULT_KEY_BYTES;
+    const { key, start } = generateKey({ prefix: input.prefix ?? api.keyspace.defaultPrefix ?? undefined, byteLength });
+    const hash = await hashKey(key);
+    const keyId = newId("key", now);
+    const credits = creditColumns(input.credits);
+    const stmts: Stmt[] = [];
+    if (input.externalId !== undefined) stmts.push(this.upsertIdentity(api.workspaceId, input.externalId, now));
+    stmts.push(
+      db.insert(keys).values({
+        id: keyId,
+        workspaceId: api.workspaceId,
+        keyspaceId: api.keyspaceId,
+        hash,
+        start,
+        byteLength,
+        name: input.name ?? null,
+        meta: input.meta ? JSON.stringify(input.meta) : null,
+        identityId: input.externalId !== undefined ? identityIdSql(api.workspaceId, input.externalId) : null,
+        expires: input.expires ?? null,
+        enabled: input.enabled ?? true,
+        ...credits,
+        revision: 0,
+        createdAt: now,
+      }),
+    );
+    for (const rl of input.ratelimits ?? []) stmts.push(this.insertRatelimit(api.workspaceId, keyId, rl, now));
+    await db.batch(stmts as [Stmt, ...Stmt[]]);
+    await this.o.edge.publish(hash);
+    return { keyId, key };
+  }
+
+  async update(bundle: KeyBundle, input: UpdateKeyInput): Promise<void> {
+    const { db } = this.o;
+    const now = this.o.now();
+    const k = bundle.key;
+    const set: Partial<typeof keys.$inferInsert> = { updatedAt: now, revision: sql`${keys.revision} + 1` as unknown as number };
+    const stmts: Stmt[] = [];
+    if (input.name !== undefined) set.name = input.name;
+    if (input.meta !== undefined) set.meta = input.meta === null ? null : JSON.stringify(input.meta);
+    if (input.expires !== undefined) set.expires = input.expires;
+    if (input.enabled !== undefined) set.enabled = input.enabled;
+    if (input.externalId === null) set.identityId = null;
+    if (typeof input.externalId === "string") {
+      stmts.push(this.upsertIdentity(k.workspaceId, input.externalId, now));
+      set.identityId = identityIdSql(k.workspaceId, input.externalId);
+    }
+    if (input.credits !== undefined) Object.assign(set, updatedCreditColumns(k, input.credits));
+    stmts.push(db.update(keys).set(set).where(and(eq(keys.id, k.id), eq(keys.workspaceId, k.workspaceId))));
+    if (input.ratelimits !== undefined) stmts.push(...this.replaceRatelimits(k.workspaceId, k.id, input.ratelimits, now));
+    await db.batch(stmts as [Stmt, ...Stmt[]]);
+    await this.afterMutation(bundle);
+  }
+
+  async delete(bundle: KeyBundle, permanent: boolean): Promise<void> {
+    const { db } = this.o;
+    const k = bundle.key;
+    const now = this.o.now();
+    if (permanent) {
+      await db.batch([
+        db.delete(ratelimits).where(eq(ratelimits.keyId, k.id)),
+        db.delete(keysPermissions).where(eq(keysPermissions.keyId, k.id)),
+        db.delete(keysRoles).where(eq(keysRoles.keyId, k.id)),
+        db.delete(keys).where(and(eq(keys.id, k.id), eq(keys.workspaceId, k.workspaceId))),
+      ]);
+    } else {
+      await db
+        .update(keys)
+        .set({ deletedAt: now, updatedAt: now, revision: sql`${keys.revision} + 1` as unknown as number })
+        .where(and(eq(keys.id, k.id), eq(keys.workspaceId, k.workspaceId)));
+    }
+    await this.afterMutation(bundle, k.revision + 1);
+  }
+
+  /**
+   * Issues a new key with everything the old one carries (name, meta, identity, expiry, credits, limits,
+   * permissions, roles), and makes the old one expire `expirationMs` from now, rounded up to a whole minute
+   * (0 = at once). An earlier expiry the old key already had is kept.
+   */
+  async reroll(bundle: KeyBundle, api: ApiWithKeyspace, expirationMs: number): Promise<{ keyId: string; key: string }> {
+    const { db } = this.o;
+    const now = this.o.now();
+    const old = bundle.key;
+    const byteLength = old.byteLength ?? api.keyspace.defaultBytes ?? DEFAULT_KEY_BYTES;
+    const { key, start } = generateKey({ prefix: prefixFromStart(old.start), byteLength });
+    const hash = await hashKey(key);
+    const keyId = newId("key", now);
+    const cutoff = expirationMs === 0 ? now : Math.ceil((now + expirationMs) / 60_000) * 60_000;
+    const oldExpires = old.expires !== null ? Math.min(old.expires, cutoff) : cutoff;
+    const { id: _id, hash: _h, start: _s, createdAt: _c, updatedAt: _u, lastUsedAt: _l, deletedAt: _d, ...copied } = old;
+    const stmts: Stmt[] = [
+      db.insert(keys).values({ ...copied, id: keyId, hash, start, byteLength, revision: 0, createdAt: now }),
+      ...bundle.keyRatelimits.map((rl) => this.insertRatelimit(old.workspaceId, keyId, rl, now)),
+      db.run(sql`INSERT INTO keys_permissions (key_id, permission_id, workspace_id, created_at)
+        SELECT ${keyId}, permission_id, workspace_id, ${now} FROM keys_permissions WHERE key_id = ${old.id}`),
+      db.run(sql`INSERT INTO keys_roles (key_id, role_id, workspace_id, created_at)
+        SELECT ${keyId}, role_id, workspace_id, ${now} FROM keys_roles WHERE key_id = ${old.id}`),
+      db
+        .update(keys)
+        .set({ expires: oldExpires, updatedAt: now, revision: sql`${keys.revision} + 1` as unknown as number })
+        .where(and(eq(keys.id, old.id), eq(keys.workspaceId, old.workspaceId))),
+    ];
+    await db.batch(stmts as [Stmt, ...Stmt[]]);
+    await this.o.edge.publish(hash);
+    await this.afterMutation(bundle);
+    return { keyId, key };
+  }
+
+  /** Publishes the key's new state and tells its Durable Object (if verifies of the key go through one). */
+  private async afterMutation(before: KeyBundle, revision = before.key.revision + 1): Promise<void> {
+    const record = await this.o.edge.publish(before.key.hash);
+    const hadState = before.keyRatelimits.length > 0 || before.identityRatelimits.length > 0 || before.key.creditsRemaining !== null;
+    if (hadState || (record && needsKeyState(record))) {
+      await this.o.keyState.bump(before.key.workspaceId, before.key.id, record?.revision ?? revision);
+    }
+  }
+
+  private upsertIdentity(workspaceId: string, externalId: string, now: number): Stmt {
+    return this.o.db
+      .insert(identities)
+      .values({ id: newId("id", now), workspaceId, externalId, createdAt: now })
+      .onConflictDoNothing({ target: [identities.workspaceId, identities.externalId] });
+  }
+
+  private insertRatelimit(workspaceId: string, keyId: string, rl: RatelimitInput, now: number): Stmt {
+    return this.o.db.insert(ratelimits).values({
+      id: newId("rl", now),
+      workspaceId,
+      keyId,
+      name: rl.name,
+      limit: rl.limit,
+      duration: rl.duration,
+      autoApply: rl.autoApply,
+      createdAt: now,
+    });
+  }
+
+  /** Replaces the key's limits by name: existing names keep their ids, names not sent are deleted. */
+  private replaceRatelimits(workspaceId: string, keyId: string, list: RatelimitInput[], now: number): Stmt[] {
+    const { db } = this.o;
+    const names = list.map((r) => r.name);
+    const stmts: Stmt[] = [
+      names.length > 0
+        ? db.delete(ratelimits).where(and(eq(ratelimits.keyId, keyId), notInArray(ratelimits.name, names)))
+        : db.delete(ratelimits).where(eq(ratelimits.keyId, keyId)),
+    ];
+    for (const rl of list) {
+      stmts.push(
+        db
+          .insert(ratelimits)
+          .values({ id: newId("rl", now), workspaceId, keyId, name: rl.name, limit: rl.limit, duration: rl.duration, autoApply: rl.autoApply, createdAt: now })
+          .onConflictDoUpdate({
+            target: [ratelimits.keyId, ratelimits.name],
+            set: { limit: rl.limit, duration: rl.duration, autoApply: rl.autoApply, updatedAt: now },
+          }),
+      );
+    }
+    return stmts;
+  }
+}
+
+function identityIdSql(workspaceId: string, externalId: string): string {
+  return sql`(SELECT id FROM identities WHERE workspace_id = ${workspaceId} AND external_id = ${externalId})` as unknown as string;
+}
+
+type CreditColumns = { creditsRemaining: number | null; refillAmount: number | null; refillDay: number | null };
+
+function creditColumns(credits: CreditsInput | undefined | null): CreditColumns {
+  if (!credits || credits.remaining === null) {
+    if (credits?.refill) throw new ApiError("INVALID_INPUT", "credits.refill needs credits.remaining to be set", [
+      { location: "body.credits.refill", message: "a refill needs a non-null remaining" },
+    ]);
+    return { creditsRemaining: null, refillAmount: null, refillDay: null };
+  }
+  return {
+    creditsRemaining: credits.remaining,
+    refillAmount: credits.refill?.amount ?? null,
+    refillDay: credits.refill?.interval === "monthly" ? (credits.refill.refillDay ?? null) : null,
+  };
+}
+
+/** updateKey credits: `null` or `remaining: null` → unlimited (refill cleared); omitted parts stay. */
+function updatedCreditColumns(k: KeyBundle["key"], patch: NonNullable<UpdateKeyInput["credits"]> | null): CreditColumns {
+  if (patch === null || patch.remaining === null) return creditColumns(patch === null ? null : { remaining: null, refill: patch.refill ?? undefined });
+  const remaining = patch.remaining ?? k.creditsRemaining;
+  if (remaining === null) return creditColumns({ remaining: null, refill: patch.refill ?? undefined });
+  if (patch.refill === null) return creditColumns({ remaining });
+  if (patch.refill !== undefined) return creditColumns({ remaining, refill: patch.refill });
+  return { creditsRemaining: remaining, refillAmount: k.refillAmount, refillDay: k.refillDay };
+}

@@ -1,0 +1,112 @@
+/**
+ * Test harness: every test file calls `await Harness.init()`, which creates a fresh workspace with an
+ * all-permission root key and an API, all with random ids (storage is shared within a file, so no test
+ * may assume empty tables or another test's rows). Requests go through the Worker's real fetch handler,
+ * with real D1, KV and Durable Objects.
+ */
+import { Unkey } from "@unkey/api";
+import { HTTPClient } from "@unkey/api/lib/http";
+import { env, exports } from "cloudflare:workers";
+import {
+  INTERNAL_WORKSPACE_ID,
+  internalWorkspaceStatements,
+  rootKeyPlan,
+  workspaceStatements,
+  type Statement,
+} from "../src/lib/bootstrap";
+import { newId } from "../src/lib/ids";
+import { ALL_ROOT_PERMISSIONS } from "../src/lib/root-permissions";
+
+export const BASE_URL = "http://latch.test";
+
+export type Reply<T = any> = { status: number; body: T; headers: Headers };
+
+export type PostOptions = { key?: string | null; headers?: Record<string, string> };
+
+async function run(statements: Statement[]): Promise<void> {
+  await env.DB.batch(statements.map((s) => env.DB.prepare(s.sql).bind(...s.params)));
+}
+
+export class Harness {
+  private constructor(
+    readonly workspaceId: string,
+    readonly rootKey: string,
+    readonly apiId: string,
+  ) {}
+
+  static async init(): Promise<Harness> {
+    const { workspaceId, rootKey } = await Harness.createWorkspace();
+    const api = await post<{ data: { apiId: string } }>("/v2/apis.createApi", { name: "test-api" }, rootKey);
+    if (api.status !== 200) throw new Error(`createApi failed: ${JSON.stringify(api.body)}`);
+    return new Harness(workspaceId, rootKey, api.body.data.apiId);
+  }
+
+  /** A new workspace and a root key holding every permission. */
+  static async createWorkspace(): Promise<{ workspaceId: string; rootKey: string }> {
+    const now = Date.now();
+    const workspaceId = newId("ws", now);
+    await run([...internalWorkspaceStatements(now), ...workspaceStatements(workspaceId, "test", now)]);
+    const plan = await rootKeyPlan({ workspaceId, permissions: ALL_ROOT_PERMISSIONS, now });
+    await run(plan.statements);
+    return { workspaceId, rootKey: plan.rootKey };
+  }
+
+  /** A root key for this workspace (or another) holding exactly `permissions`. */
+  async createRootKey(permissions: readonly string[], workspaceId = this.workspaceId): Promise<string> {
+    const plan = await rootKeyPlan({ workspaceId, permissions, now: Date.now() });
+    await run(plan.statements);
+    return plan.rootKey;
+  }
+
+  post<T = any>(path: string, body: unknown, opts: PostOptions = {}): Promise<Reply<T>> {
+    const key = opts.key === undefined ? this.rootKey : opts.key;
+    return post<T>(path, body, key, opts.headers);
+  }
+
+  async createApi(name = "another-api"): Promise<string> {
+    const res = await this.post<{ data: { apiId: string } }>("/v2/apis.createApi", { name });
+    if (res.status !== 200) throw new Error(`createApi failed: ${JSON.stringify(res.body)}`);
+    return res.body.data.apiId;
+  }
+
+  async createKey(body: Record<string, unknown> = {}): Promise<{ keyId: string; key: string }> {
+    const res = await this.post<{ data: { keyId: string; key: string } }>("/v2/keys.createKey", { apiId: this.apiId, ...body });
+    if (res.status !== 200) throw new Error(`createKey failed: ${JSON.stringify(res.body)}`);
+    return res.body.data;
+  }
+
+  async verify(key: string, rootKey = this.rootKey): Promise<{ valid: boolean; code: string; [k: string]: unknown }> {
+    const res = await post<{ data: { valid: boolean; code: string } }>("/v2/keys.verifyKey", { key }, rootKey);
+    if (res.status !== 200) throw new Error(`verifyKey failed: ${JSON.stringify(res.body)}`);
+    return res.body.data;
+  }
+
+  /** Unkey's official SDK, talking to the Worker in-process. */
+  sdk(rootKey = this.rootKey): Unkey {
+    const httpClient = new HTTPClient({ fetcher: (input, init) => exports.default.fetch(new Request(input, init)) });
+    return new Unkey({ rootKey, serverURL: BASE_URL, httpClient, retryConfig: { strategy: "none" } });
+  }
+}
+
+export async function post<T = any>(path: string, body: unknown, key: string | null, headers: Record<string, string> = {}): Promise<Reply<T>> {
+  const init: RequestInit = {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      ...(key !== null ? { authorization: `Bearer ${key}` } : {}),
+      ...headers,
+    },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  };
+  const res = await exports.default.fetch(new Request(BASE_URL + path, init));
+  const text = await res.text();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = text;
+  }
+  return { status: res.status, body: parsed as T, headers: res.headers };
+}
+
+export { INTERNAL_WORKSPACE_ID };
