@@ -21,8 +21,9 @@ export function jsonBody(opts: { maxBytes?: number } = {}): MiddlewareHandler<Ho
         { location: "header.content-type", message: `expected application/json, got ${type ? JSON.stringify(type) : "nothing"}` },
       ]);
     }
-    const text = await c.req.text();
-    if (new TextEncoder().encode(text).byteLength > maxBytes) throw tooLarge(maxBytes);
+    const text = await readCapped(c.req.raw, maxBytes);
+    // Hand the text to hono's body cache, so the route's validator parses it without reading again.
+    (c.req.bodyCache as Record<string, unknown>).text = Promise.resolve(text);
     try {
       JSON.parse(text);
     } catch (err) {
@@ -32,6 +33,35 @@ export function jsonBody(opts: { maxBytes?: number } = {}): MiddlewareHandler<Ho
     }
     await next();
   };
+}
+
+/** Reads the body, stopping (and refusing) as soon as it passes the cap: a huge upload is never buffered. */
+async function readCapped(req: Request, maxBytes: number): Promise<string> {
+  if (!req.body) return "";
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw new ApiError("BODY_UNREADABLE", "The request body is not valid UTF-8.", [{ location: "body", message: "invalid UTF-8" }]);
+  }
 }
 
 function tooLarge(maxBytes: number): ApiError {

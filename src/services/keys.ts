@@ -163,10 +163,28 @@ export class KeyService {
     const stmts: Stmt[] = [
       db.insert(keys).values({ ...copied, id: keyId, hash, start, byteLength, revision: 0, createdAt: now }),
       ...bundle.keyRatelimits.map((rl) => this.insertRatelimit(old.workspaceId, keyId, rl, now)),
-      db.run(sql`INSERT INTO keys_permissions (key_id, permission_id, workspace_id, created_at)
-        SELECT ${keyId}, permission_id, workspace_id, ${now} FROM keys_permissions WHERE key_id = ${old.id}`),
-      db.run(sql`INSERT INTO keys_roles (key_id, role_id, workspace_id, created_at)
-        SELECT ${keyId}, role_id, workspace_id, ${now} FROM keys_roles WHERE key_id = ${old.id}`),
+      db.insert(keysPermissions).select(
+        db
+          .select({
+            keyId: sql<string>`${keyId}`.as("key_id"),
+            permissionId: keysPermissions.permissionId,
+            workspaceId: keysPermissions.workspaceId,
+            createdAt: sql<number>`${now}`.as("created_at"),
+          })
+          .from(keysPermissions)
+          .where(eq(keysPermissions.keyId, old.id)),
+      ),
+      db.insert(keysRoles).select(
+        db
+          .select({
+            keyId: sql<string>`${keyId}`.as("key_id"),
+            roleId: keysRoles.roleId,
+            workspaceId: keysRoles.workspaceId,
+            createdAt: sql<number>`${now}`.as("created_at"),
+          })
+          .from(keysRoles)
+          .where(eq(keysRoles.keyId, old.id)),
+      ),
       db
         .update(keys)
         .set({ expires: oldExpires, updatedAt: now, revision: sql`${keys.revision} + 1` as unknown as number })
