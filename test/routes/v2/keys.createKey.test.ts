@@ -63,7 +63,7 @@ describe("keys.createKey", () => {
       expect(v).toMatchObject({ valid: true, code: "VALID", keyId, enabled: true });
     });
 
-    it("mostly 22 characters for 16 bytes, distinct keys every time", async () => {
+    it("every key encodes exactly 16 random bytes and no two keys are alike", async () => {
       const h = await Harness.init();
       const keys = new Set<string>();
       for (let i = 0; i < 5; i++) {
