@@ -9,8 +9,11 @@
  * - Back-filled records expire after 60 s (KV's minimum TTL), and a mutation publishes its entry twice (the
  *   second time after `republishDelayMs`), so a verify that read D1 just before a revoke and back-fills
  *   after it cannot resurrect the key beyond that delay.
+ * - A publish that fails is retried (KV allows about one write per key per second); if it keeps failing
+ *   the caller gets a 503, and records written by mutations expire after an hour in any case.
  */
 import type { Db } from "../db/client";
+import { ApiError } from "../lib/errors";
 import { isTombstone, parseEdgeEntry, type EdgeEntry, type VerificationRecord } from "../lib/record";
 import { recordCache } from "./cache";
 import { loadKeyBundleByHash, toVerificationRecord } from "./key-bundles";
@@ -20,6 +23,14 @@ export const KV_KEY_PREFIX = "key:hash:";
 export const BACKFILL_TTL_SECONDS = 60;
 /** Tombstones outlive any cached copy by far; when one expires, the next lookup asks D1 again. */
 export const TOMBSTONE_TTL_SECONDS = 7 * 24 * 3600;
+/**
+ * Records written by mutations expire after an hour: if a later publish ever fails for good, no region can
+ * serve the stale record for longer than this before it re-reads D1.
+ */
+export const RECORD_TTL_SECONDS = 3600;
+/** KV accepts about one write per key per second; a failed write is retried after this long. */
+const PUBLISH_RETRY_MS = 1100;
+const PUBLISH_ATTEMPTS = 3;
 
 export function kvKey(hash: string): string {
   return KV_KEY_PREFIX + hash;
@@ -69,19 +80,32 @@ export class EdgeRecords {
 
   /**
    * Publishes the state D1 now holds for `hash` (after a committed mutation): the record, or a tombstone if
-   * the key is gone. Drops the isolate entry first, so nothing on this isolate serves the old answer.
+   * the key is gone (`goneRevision` names the revision of a key whose row no longer exists). Drops the
+   * isolate entry first, so nothing on this isolate serves the old answer.
    */
-  async publish(hash: string): Promise<VerificationRecord | null> {
+  async publish(hash: string, goneRevision = 0): Promise<VerificationRecord | null> {
     this.cache.delete(hash);
     const bundle = await loadKeyBundleByHash(this.o.db, hash);
     const record = bundle ? toVerificationRecord(bundle) : null;
-    const entry: EdgeEntry = record ? { v: 1, record } : { v: 1, tombstone: true, revision: bundle?.key.revision ?? 0 };
+    const entry: EdgeEntry = record ? { v: 1, record } : { v: 1, tombstone: true, revision: bundle?.key.revision ?? goneRevision };
     const body = JSON.stringify(entry);
-    const put = () =>
-      record
-        ? this.o.kv.put(kvKey(hash), body)
-        : this.o.kv.put(kvKey(hash), body, { expirationTtl: TOMBSTONE_TTL_SECONDS });
-    await put();
+    const ttl = record ? RECORD_TTL_SECONDS : TOMBSTONE_TTL_SECONDS;
+    const put = () => this.o.kv.put(kvKey(hash), body, { expirationTtl: ttl });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await put();
+        break;
+      } catch (err) {
+        logKvError(err);
+        if (attempt >= PUBLISH_ATTEMPTS) {
+          throw new ApiError(
+            "SERVICE_UNAVAILABLE",
+            "The change was saved but could not be propagated to the edge yet; verifications elsewhere may lag. Retry the request.",
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, PUBLISH_RETRY_MS));
+      }
+    }
     this.cache.delete(hash);
     if (this.o.republishDelayMs > 0) {
       this.o.waitUntil(

@@ -198,7 +198,7 @@ export class KeyService {
 
   /** Publishes the key's new state and tells its Durable Object (if verifies of the key go through one). */
   private async afterMutation(before: KeyBundle, revision = before.key.revision + 1): Promise<void> {
-    const record = await this.o.edge.publish(before.key.hash);
+    const record = await this.o.edge.publish(before.key.hash, revision);
     const hadState = before.keyRatelimits.length > 0 || before.identityRatelimits.length > 0 || before.key.creditsRemaining !== null;
     if (hadState || (record && needsKeyState(record))) {
       await this.o.keyState.bump(before.key.workspaceId, before.key.id, record?.revision ?? revision);

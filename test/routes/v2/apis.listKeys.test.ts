@@ -344,13 +344,3 @@ describe("apis.listKeys", () => {
     missing: () => ({ apiId: "api_doesNotExist0000000" }),
   });
 });
-describe("probe", () => {
-  it("same-ms ids", async () => {
-    const h = await Harness.init();
-    const created = (await createKeys(h, 60)).map((k) => k.keyId);
-    const times = created.map((id) => id.slice(4, 11));
-    const dup = times.filter((t, i) => i > 0 && t === times[i - 1]).length;
-    const sorted = [...created].sort();
-    console.log("PROBE dup", dup, "ordered", JSON.stringify(sorted) === JSON.stringify(created));
-  });
-});
