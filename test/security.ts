@@ -23,10 +23,10 @@ export type SecuritySpec = {
   /** A body naming a resource that does not exist; omit for operations without one (createApi). */
   missing?: (h: Harness) => unknown;
   /**
-   * How a refusal for lack of permission looks. Default 403; verifyKey answers 200 NOT_FOUND so that a
-   * root key cannot learn whether a key exists.
+   * How a refusal for lack of permission looks. Default 403. verifyKey answers 200 NOT_FOUND and whoami
+   * 404 key_not_found, so that a root key without the permission cannot learn whether a key exists.
    */
-  denied?: "403" | "verify-not-found";
+  denied?: "403" | "404" | "verify-not-found";
 };
 
 const UNRELATED_PERMISSION = "identity.*.read_identity";
@@ -35,6 +35,9 @@ async function expectDenied(spec: SecuritySpec, res: { status: number; body: any
   if (spec.denied === "verify-not-found") {
     expect(res.status).toBe(200);
     expect(res.body.data).toEqual({ valid: false, code: "NOT_FOUND" });
+  } else if (spec.denied === "404") {
+    expect(res.status).toBe(404);
+    expect(res.body.error.type).toMatch(/^https:\/\/unkey\.com\/docs\/errors\/unkey\/data\/.*_not_found$/);
   } else {
     expect(res.status).toBe(403);
     expect(res.body.error.type).toBe("https://unkey.com/docs/errors/unkey/authorization/insufficient_permissions");

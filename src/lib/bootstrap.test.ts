@@ -72,7 +72,7 @@ describe("rootKeyPlan", () => {
     expect(plan.rootKey.startsWith("latch_root_")).toBe(true);
     expect(base58Decode(plan.rootKey.slice("latch_root_".length))).toHaveLength(24);
     expect(plan.hash).toBe(await hashKey(plan.rootKey));
-    expect(plan.keyId).toMatch(/^key_[0-9A-Za-z]{19}$/);
+    expect(plan.keyId).toMatch(/^key_[0-9A-Za-z]{20}$/);
 
     const keyInsert = plan.statements[0]!;
     expect(keyInsert.sql).toMatch(/^INSERT INTO keys /);

@@ -4,22 +4,22 @@ import { newId, type IdPrefix } from "./ids";
 const PREFIXES: IdPrefix[] = ["ws", "api", "ks", "key", "id", "rl", "perm", "role", "req", "log", "cor"];
 
 describe("newId", () => {
-  it.each(PREFIXES)("formats %s ids as <prefix>_ + 19 base62 characters", (prefix) => {
+  it.each(PREFIXES)("formats %s ids as <prefix>_ + 20 base62 characters", (prefix) => {
     const id = newId(prefix);
-    expect(id).toMatch(new RegExp(`^${prefix}_[0-9A-Za-z]{19}$`));
+    expect(id).toMatch(new RegExp(`^${prefix}_[0-9A-Za-z]{20}$`));
   });
 
-  it("encodes the clock in the first 7 characters", () => {
-    expect(newId("key", 0).slice(4, 11)).toBe("0000000");
-    expect(newId("key", 61).slice(4, 11)).toBe("000000z");
-    expect(newId("key", 62).slice(4, 11)).toBe("0000010");
-    expect(newId("key", 62 ** 7 - 1).slice(4, 11)).toBe("zzzzzzz");
+  it("encodes the clock in the first 8 characters", () => {
+    expect(newId("key", 0).slice(4, 12)).toBe("00000000");
+    expect(newId("key", 61).slice(4, 12)).toBe("0000000z");
+    expect(newId("key", 62).slice(4, 12)).toBe("00000010");
+    expect(newId("key", 62 ** 8 - 1).slice(4, 12)).toBe("zzzzzzzz");
     const now = 1_750_000_000_000;
-    expect(newId("key", now).slice(4, 11)).toBe(newId("key", now).slice(4, 11));
+    expect(newId("key", now).slice(4, 12)).toBe(newId("key", now).slice(4, 12));
   });
 
   it("sorts lexicographically in creation-time order", () => {
-    const times = [0, 1, 9, 10, 35, 36, 61, 62, 63, 3843, 3844, 1e9, 1_700_000_000_000, 1_700_000_000_001, 1_750_000_000_000, 3_000_000_000_000, 62 ** 7 - 1];
+    const times = [0, 1, 9, 10, 35, 36, 61, 62, 63, 3843, 3844, 1e9, 1_700_000_000_000, 1_700_000_000_001, 1_750_000_000_000, 3_000_000_000_000, 4_102_444_800_000, 62 ** 7, 62 ** 8 - 1];
     for (let i = 0; i < 500; i++) times.push(1_700_000_000_000 + i * 7919);
     times.sort((a, b) => a - b);
     const unique = [...new Set(times)];
@@ -38,7 +38,7 @@ describe("newId", () => {
 
   it("uses the whole base62 alphabet in the random part", () => {
     const seen = new Set<string>();
-    for (let i = 0; i < 2000; i++) for (const ch of newId("req").slice(11)) seen.add(ch);
+    for (let i = 0; i < 2000; i++) for (const ch of newId("req").slice(12)) seen.add(ch);
     expect(seen.size).toBe(62);
   });
 });

@@ -1,6 +1,6 @@
 /**
- * Prefixed ids: `<prefix>_` + 7 base62 characters of the millisecond clock + 12 random base62 characters.
- * The time part makes ids sort by creation (pagination walks ids in order, so lists come oldest first);
+ * Prefixed ids: `<prefix>_` + 8 base62 characters of the millisecond clock + 12 random base62 characters.
+ * The time part (good for some 6,900 years) makes ids sort by creation (pagination walks ids in order, so lists come oldest first);
  * the random part (about 71 bits) makes them unguessable and collision-free.
  */
 const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -10,7 +10,7 @@ export type IdPrefix = "ws" | "api" | "ks" | "key" | "id" | "rl" | "perm" | "rol
 export function newId(prefix: IdPrefix, now: number = Date.now()): string {
   let time = "";
   let t = Math.max(0, Math.floor(now));
-  for (let i = 0; i < 7; i++) {
+  for (let i = 0; i < 8; i++) {
     time = BASE62[t % 62] + time;
     t = Math.floor(t / 62);
   }

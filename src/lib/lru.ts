@@ -20,8 +20,8 @@ export class TtlLru<V> {
   }
 
   set(key: string, value: V, now: number, ttlMs: number = this.ttlMs): void {
-    if (ttlMs <= 0) return;
     this.map.delete(key);
+    if (ttlMs <= 0) return;
     this.map.set(key, { value, expiresAt: now + ttlMs });
     while (this.map.size > this.maxEntries) {
       const oldest = this.map.keys().next().value;

@@ -26,12 +26,12 @@ const Body = z
     keyId: ResourceId.openapi({ example: "key_0AbCdEfGhIjKlMnOpQr" }),
     name: z.string().min(1).max(255).nullable().optional(),
     externalId: ExternalId.nullable().optional(),
-    meta: JsonObject.nullable().optional(),
+    meta: z.union([JsonObject, z.null()]).optional(),
     expires: Timestamp.nullable().optional(),
     credits: z
       .strictObject({
         remaining: z.number().int().min(0).nullable().optional(),
-        refill: RefillRequest.nullable().optional(),
+        refill: z.union([RefillRequest, z.null()]).optional(),
       })
       .nullable()
       .optional(),

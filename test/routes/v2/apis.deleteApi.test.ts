@@ -1,4 +1,5 @@
 import { env } from "cloudflare:workers";
+import { NotFoundErrorResponse } from "@unkey/api/models/errors";
 import { describe, expect, it } from "vitest";
 import { hashKey } from "../../../src/lib/hash";
 import type { ApisDeleteApiResponse } from "../../../src/routes/v2/apis.deleteApi";
@@ -133,6 +134,9 @@ describe("apis.deleteApi", () => {
       expect(res.meta.requestId).toMatch(/^req_/);
       expect(res.data).toEqual({});
       expect((await h.verify(key)).code).toBe("NOT_FOUND");
+      const again = await h.sdk().apis.deleteApi({ apiId: h.apiId }).catch((e: unknown) => e);
+      expect(again).toBeInstanceOf(NotFoundErrorResponse);
+      expect((again as NotFoundErrorResponse).error.type).toBe(API_NOT_FOUND);
     });
   });
 

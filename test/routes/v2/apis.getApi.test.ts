@@ -1,3 +1,4 @@
+import { BadRequestErrorResponse, NotFoundErrorResponse } from "@unkey/api/models/errors";
 import { describe, expect, it } from "vitest";
 import type { ApisGetApiResponse } from "../../../src/routes/v2/apis.getApi";
 import { Harness } from "../../harness";
@@ -97,6 +98,17 @@ describe("apis.getApi", () => {
       expect(res.headers.get("content-type")).toMatch(/^application\/json/);
       expect(res.body.error.type).toBe(INVALID_INPUT);
       expect(res.body.error.errors).toEqual([expect.objectContaining({ location: "body.includeKeys" })]);
+    });
+
+    it("the SDK raises its typed errors for a missing API and for a bad id", async () => {
+      const h = await Harness.init();
+      const sdk = h.sdk();
+      const missing = await sdk.apis.getApi({ apiId: "api_doesNotExist0000000" }).catch((e: unknown) => e);
+      expect(missing).toBeInstanceOf(NotFoundErrorResponse);
+      expect((missing as NotFoundErrorResponse).error.type).toBe(API_NOT_FOUND);
+      const bad = await sdk.apis.getApi({ apiId: "short" }).catch((e: unknown) => e);
+      expect(bad).toBeInstanceOf(BadRequestErrorResponse);
+      expect((bad as BadRequestErrorResponse).error.errors.map((e) => e.location)).toContain("body.apiId");
     });
 
     it("403 for root keys holding other api permissions but not read_api", async () => {

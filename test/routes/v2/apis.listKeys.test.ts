@@ -1,4 +1,5 @@
 import { env } from "cloudflare:workers";
+import { APIError, BadRequestErrorResponse, ForbiddenErrorResponse } from "@unkey/api/models/errors";
 import { describe, expect, it } from "vitest";
 import { hashKey } from "../../../src/lib/hash";
 import type { ApisListKeysResponse } from "../../../src/routes/v2/apis.listKeys";
@@ -316,6 +317,20 @@ describe("apis.listKeys", () => {
       const res = await h.post(PATH, { apiId: h.apiId, decrypt: true }, { key });
       expect(res.status).toBe(403);
       expect(res.body.error.type).toBe(INSUFFICIENT);
+    });
+
+    it("the SDK raises its typed errors for 400, 403 and 412", async () => {
+      const h = await Harness.init();
+      const bad = await h.sdk().apis.listKeys({ apiId: h.apiId, limit: 101 }).catch((e: unknown) => e);
+      expect(bad).toBeInstanceOf(BadRequestErrorResponse);
+      expect((bad as BadRequestErrorResponse).error.errors.map((e) => e.location)).toContain("body.limit");
+      const narrow = await h.createRootKey(["api.*.read_api"]);
+      const denied = await h.sdk(narrow).apis.listKeys({ apiId: h.apiId }).catch((e: unknown) => e);
+      expect(denied).toBeInstanceOf(ForbiddenErrorResponse);
+      const decrypt = await h.sdk().apis.listKeys({ apiId: h.apiId, decrypt: true }).catch((e: unknown) => e);
+      // Unkey's spec declares no 412 for listKeys, so the SDK reports it as its generic APIError.
+      expect(decrypt).toBeInstanceOf(APIError);
+      expect((decrypt as APIError).statusCode).toBe(412);
     });
 
     it("403 for a root key holding only read_key or only read_api", async () => {

@@ -177,5 +177,6 @@ describe("keys.whoami", () => {
     setup: async (h) => ({ body: { key: (await h.createKey()).key }, apiId: h.apiId }),
     grant: (apiId = "*") => [`api.${apiId}.read_key`],
     missing: () => ({ key: "sk_thisKeyDoesNotExist123" }),
+    denied: "404",
   });
 });
