@@ -61,13 +61,18 @@ export class ApiService {
   async delete(api: ApiWithKeyspace): Promise<void> {
     const now = this.o.now();
     const live = and(eq(keys.keyspaceId, api.keyspaceId), isNull(keys.deletedAt));
-    const hashes = await this.o.db.select({ hash: keys.hash }).from(keys).where(live);
-    await this.o.db.batch([
+    const [, , hashes] = await this.o.db.batch([
       this.o.db.update(apis).set({ deletedAt: now, updatedAt: now }).where(and(eq(apis.id, api.id), eq(apis.workspaceId, api.workspaceId))),
       this.o.db
         .update(keys)
         .set({ deletedAt: now, updatedAt: now, revision: sql`${keys.revision} + 1` as unknown as number })
         .where(live),
+      // Read in the same transaction as the update, so a key created concurrently is either deleted and
+      // tombstoned here or created after the API is gone (and then published as a tombstone by createKey).
+      this.o.db
+        .select({ hash: keys.hash })
+        .from(keys)
+        .where(and(eq(keys.keyspaceId, api.keyspaceId), eq(keys.deletedAt, now))),
     ]);
     for (let i = 0; i < hashes.length; i += TOMBSTONE_CONCURRENCY) {
       await Promise.all(hashes.slice(i, i + TOMBSTONE_CONCURRENCY).map((h) => this.o.edge.publish(h.hash)));
