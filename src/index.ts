@@ -1,6 +1,7 @@
 import { createApp } from "./app";
 
 export { KeyState } from "./durable/key-state";
+export { RateLimiter } from "./durable/rate-limiter";
 
 const app = createApp();
 

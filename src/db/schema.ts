@@ -173,6 +173,36 @@ export const rolesPermissions = sqliteTable(
   (t) => [primaryKey({ columns: [t.roleId, t.permissionId] }), index("roles_permissions_permission_idx").on(t.permissionId)],
 );
 
+/** Namespaces of the standalone rate limiter (`ratelimit.limit`), created on first use. */
+export const ratelimitNamespaces = sqliteTable(
+  "ratelimit_namespaces",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id").notNull(),
+    name: text("name").notNull(),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at"),
+    deletedAt: integer("deleted_at"),
+  },
+  (t) => [uniqueIndex("ratelimit_namespaces_workspace_name_uq").on(t.workspaceId, t.name)],
+);
+
+/** Per-identifier overrides of a namespace's limits; `identifier` may contain `*` wildcards. */
+export const ratelimitOverrides = sqliteTable(
+  "ratelimit_overrides",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id").notNull(),
+    namespaceId: text("namespace_id").notNull(),
+    identifier: text("identifier").notNull(),
+    limit: integer("limit").notNull(),
+    duration: integer("duration").notNull(),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at"),
+  },
+  (t) => [uniqueIndex("ratelimit_overrides_namespace_identifier_uq").on(t.namespaceId, t.identifier)],
+);
+
 export type KeyRow = typeof keys.$inferSelect;
 export type ApiRow = typeof apis.$inferSelect;
 export type IdentityRow = typeof identities.$inferSelect;

@@ -2,6 +2,8 @@
  * The verification record: everything a verify needs to decide, so a warm verify does no I/O. It is stored
  * in KV under the key's hash (see docs/storage.md) and cached per isolate. It never contains the key itself.
  */
+import type { CreditState } from "./usage";
+
 export type RatelimitConfig = { id: string; name: string; limit: number; duration: number; autoApply: boolean };
 
 export type RefillConfig = { interval: "daily" | "monthly"; amount: number; refillDay?: number };
@@ -31,7 +33,11 @@ export type VerificationRecord = {
   roles: string[];
   /** Key-level limits only; identity-level ones are on `identity`. */
   ratelimits: RatelimitConfig[];
-  credits?: { remaining: number; refill?: RefillConfig };
+  /**
+   * The D1 mirror of the balance and the refill settings. Once the key's Durable Object exists, its balance
+   * is the truth; this only seeds the object the first time.
+   */
+  credits?: CreditState;
   revision: number;
 };
 

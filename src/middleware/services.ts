@@ -1,9 +1,9 @@
 import type { MiddlewareHandler } from "hono";
 import type { HonoEnv } from "../context";
 import { readConfig } from "../env";
-import { Services, type Clock } from "../services";
+import { Services, type ServiceOverrides } from "../services";
 
-export type ServicesMiddlewareOptions = { clock?: Clock };
+export type ServicesMiddlewareOptions = ServiceOverrides;
 
 /** Builds the request's service container (cheap: everything inside is created on first use). */
 export function services(opts: ServicesMiddlewareOptions = {}): MiddlewareHandler<HonoEnv> {
@@ -17,7 +17,7 @@ export function services(opts: ServicesMiddlewareOptions = {}): MiddlewareHandle
       waitUntil = (p) => void p.catch(() => undefined);
     }
     const config = readConfig(c.env as unknown as Record<string, unknown>);
-    c.set("services", new Services({ env: c.env, config, waitUntil, ...(opts.clock ? { clock: opts.clock } : {}) }));
+    c.set("services", new Services({ env: c.env, config, waitUntil, overrides: opts }));
     await next();
   };
 }

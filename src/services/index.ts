@@ -6,17 +6,24 @@ import { createDb, type Db } from "../db/client";
 import type { Config } from "../env";
 import { ApiService } from "./apis";
 import { EdgeRecords } from "./edge-records";
-import { DurableKeyStateClient, type KeyStateClient } from "./key-state-client";
+import { DurableKeyStateClient, DurableLimiterClient, type KeyStateClient, type LimiterClient } from "./key-state-client";
 import { KeyService } from "./keys";
 import { VerifyService } from "./verify";
 
 export type Clock = { now(): number };
 
+/** Replacements tests use to force failures or control time, without mocking modules. */
+export type ServiceOverrides = {
+  clock?: Clock;
+  keyState?: (env: Env) => KeyStateClient;
+  limiter?: (env: Env) => LimiterClient;
+};
+
 export type ServicesOptions = {
   env: Env;
   config: Config;
   waitUntil: (p: Promise<unknown>) => void;
-  clock?: Clock;
+  overrides?: ServiceOverrides;
 };
 
 export class Services {
@@ -24,7 +31,7 @@ export class Services {
   private readonly memo = new Map<string, unknown>();
 
   constructor(private readonly o: ServicesOptions) {
-    const clock = o.clock ?? { now: () => Date.now() };
+    const clock = o.overrides?.clock ?? { now: () => Date.now() };
     this.now = () => clock.now();
   }
 
@@ -53,7 +60,11 @@ export class Services {
   }
 
   get keyState(): KeyStateClient {
-    return this.lazy("keyState", () => new DurableKeyStateClient(this.o.env.KEY_STATE));
+    return this.lazy("keyState", () => this.o.overrides?.keyState?.(this.o.env) ?? new DurableKeyStateClient(this.o.env.KEY_STATE));
+  }
+
+  get limiter(): LimiterClient {
+    return this.lazy("limiter", () => this.o.overrides?.limiter?.(this.o.env) ?? new DurableLimiterClient(this.o.env.LIMITER));
   }
 
   get keys(): KeyService {
@@ -67,7 +78,15 @@ export class Services {
   get verifier(): VerifyService {
     return this.lazy(
       "verifier",
-      () => new VerifyService({ db: this.db, edge: this.edge, keyState: this.keyState, now: this.now, waitUntil: this.o.waitUntil }),
+      () =>
+        new VerifyService({
+          db: this.db,
+          edge: this.edge,
+          keyState: this.keyState,
+          limiter: this.limiter,
+          now: this.now,
+          waitUntil: this.o.waitUntil,
+        }),
     );
   }
 }

@@ -21,6 +21,7 @@ import {
   type RatelimitRow,
 } from "../db/schema";
 import type { RatelimitConfig, VerificationRecord } from "../lib/record";
+import type { CreditState } from "../lib/usage";
 
 export type KeyBundle = {
   key: KeyRow;
@@ -144,14 +145,14 @@ export function toVerificationRecord(b: KeyBundle): VerificationRecord | null {
       ...(identityMeta ? { meta: identityMeta } : {}),
     };
   }
-  if (k.creditsRemaining !== null) {
-    record.credits = { remaining: k.creditsRemaining };
-    if (k.refillAmount !== null) {
-      record.credits.refill =
-        k.refillDay !== null
-          ? { interval: "monthly", amount: k.refillAmount, refillDay: k.refillDay }
-          : { interval: "daily", amount: k.refillAmount };
-    }
-  }
+  const credits = rowCredits(k);
+  if (credits) record.credits = credits;
   return record;
+}
+
+/** The balance D1 mirrors for a key (the seed of its object), or null for an unlimited key. */
+export function rowCredits(k: KeyRow): CreditState | null {
+  if (k.creditsRemaining === null) return null;
+  const refill = k.refillAmount !== null ? { amount: k.refillAmount, ...(k.refillDay !== null ? { refillDay: k.refillDay } : {}) } : undefined;
+  return { remaining: k.creditsRemaining, lastRefillAt: k.lastRefillAt ?? k.createdAt, ...(refill ? { refill } : {}) };
 }

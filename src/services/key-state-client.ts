@@ -1,47 +1,131 @@
 /**
- * Worker-side client of the per-key Durable Object (`KeyState`, id `idFromName("<workspaceId>:<keyId>")`).
+ * Worker-side clients of the Durable Objects that hold per-key and per-identity state.
  *
- * Failure policy for the revision check: fail open. The record the caller holds came from D1 or from a
- * published KV entry at most one cache TTL plus KV propagation old, which is the documented revocation
- * bound anyway; refusing every verify of a key because its object is briefly unreachable would turn a
- * platform hiccup into an outage for that customer. The failure is logged.
+ * Failure policy (docs/architecture.md, "When a Durable Object fails"):
+ * - Every call is bounded by `DO_TIMEOUT_MS`; a timeout counts as a failure.
+ * - Credits fail closed: a verify of a key with credits whose object cannot answer is a 503, never VALID,
+ *   because admitting it could spend money the customer does not have.
+ * - Rate limits alone fail open: the verify proceeds without them (and says so in the log), because limits
+ *   protect capacity, and refusing every request of a customer while an object is unreachable would turn
+ *   a platform hiccup into their outage. Unkey's limiter makes the same choice.
+ * - The revision check alone (and a mutation's bump) fail open: the record used is at most one revocation
+ *   bound old.
  */
+import type { CreditChange } from "../lib/key-state-protocol";
+import type { KeyVerifyInput, KeyVerifyOutcome } from "../lib/key-verify";
+import type { LimiterInput, LimiterResult } from "../lib/limiter-protocol";
+import type { RevisionCheck } from "../lib/revision";
+import type { CreditState } from "../lib/usage";
+
+export const DO_TIMEOUT_MS = 3_000;
+
+export type KeyIdent = { workspaceId: string; keyId: string };
+
 export interface KeyStateClient {
   /** True if the object knows a newer revision than `revision` (the caller's record is stale). */
-  isStale(workspaceId: string, keyId: string, revision: number): Promise<boolean>;
-  /** Tells the object about a committed mutation. */
-  bump(workspaceId: string, keyId: string, revision: number): Promise<void>;
+  isStale(key: KeyIdent, revision: number): Promise<boolean>;
+  /** Tells the object about a committed mutation (failures are logged, not thrown). */
+  bump(key: KeyIdent, revision: number): Promise<void>;
+  /** One verify's revision check, limits and credits, in one call. Throws on failure or timeout. */
+  verify(key: KeyIdent, input: KeyVerifyInput): Promise<KeyVerifyOutcome>;
+  /** Changes the balance; throws on failure. */
+  changeCredits(change: CreditChange): Promise<CreditState | null>;
+  /** The true balance now; throws on failure. */
+  readCredits(key: KeyIdent, initial: CreditState | null, now: number): Promise<CreditState | null>;
 }
 
-export function keyStateId(workspaceId: string, keyId: string): string {
-  return `${workspaceId}:${keyId}`;
+export interface LimiterClient {
+  /** Consumes from one identity's or identifier's windows, all-or-nothing. Throws on failure or timeout. */
+  limit(objectName: string, input: LimiterInput): Promise<LimiterResult>;
+  /** Gives tokens back after a later check refused the request (failures are logged, not thrown). */
+  refund(objectName: string, input: LimiterInput): Promise<void>;
+}
+
+export function keyStateId(key: KeyIdent): string {
+  return `${key.workspaceId}:${key.keyId}`;
+}
+
+export function identityLimiterName(workspaceId: string, identityId: string): string {
+  return `identity:${workspaceId}:${identityId}`;
+}
+
+export function namespaceLimiterName(workspaceId: string, namespaceId: string, identifier: string): string {
+  return `ratelimit:${workspaceId}:${namespaceId}:${identifier}`;
+}
+
+/** Rejects after `ms`, so a hung object cannot hold a verify hostage. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => {
+    if (timer !== undefined) clearTimeout(timer);
+  });
+}
+
+export function logFailure(msg: string, fields: Record<string, unknown>, err: unknown): void {
+  console.error(JSON.stringify({ level: "error", msg, ...fields, error: String(err) }));
+}
+
+/** RPC results arrive as the runtime's serialised-result type; the objects return exactly `T`. */
+function rpc<T>(result: unknown): Promise<T> {
+  return result as Promise<T>;
 }
 
 export class DurableKeyStateClient implements KeyStateClient {
   constructor(private readonly ns: Env["KEY_STATE"]) {}
 
-  private stub(workspaceId: string, keyId: string) {
-    return this.ns.get(this.ns.idFromName(keyStateId(workspaceId, keyId)));
+  private stub(key: KeyIdent) {
+    return this.ns.get(this.ns.idFromName(keyStateId(key)));
   }
 
-  async isStale(workspaceId: string, keyId: string, revision: number): Promise<boolean> {
+  async isStale(key: KeyIdent, revision: number): Promise<boolean> {
     try {
-      return (await this.stub(workspaceId, keyId).observe(revision)).stale;
+      return (await withTimeout(this.stub(key).observe(revision), DO_TIMEOUT_MS, "key state check")).stale;
     } catch (err) {
-      console.error(JSON.stringify({ level: "error", msg: "key state check failed; using cached record", keyId, error: String(err) }));
+      logFailure("key state check failed; using cached record", { keyId: key.keyId }, err);
       return false;
     }
   }
 
-  /**
-   * D1 and KV already hold the change when this runs, so a failure here only means verifies through the
-   * object fall back to the ordinary bound (cache TTL + KV propagation): logged, not thrown.
-   */
-  async bump(workspaceId: string, keyId: string, revision: number): Promise<void> {
+  async bump(key: KeyIdent, revision: number): Promise<void> {
     try {
-      await this.stub(workspaceId, keyId).observe(revision);
+      await withTimeout(this.stub(key).observe(revision), DO_TIMEOUT_MS, "key state bump");
     } catch (err) {
-      console.error(JSON.stringify({ level: "error", msg: "key state bump failed", keyId, error: String(err) }));
+      logFailure("key state bump failed", { keyId: key.keyId }, err);
+    }
+  }
+
+  verify(key: KeyIdent, input: KeyVerifyInput): Promise<KeyVerifyOutcome> {
+    return withTimeout(rpc<KeyVerifyOutcome>(this.stub(key).verify({ ...key, ...input })), DO_TIMEOUT_MS, "key state verify");
+  }
+
+  changeCredits(change: CreditChange): Promise<CreditState | null> {
+    return withTimeout(rpc<CreditState | null>(this.stub(change).changeCredits(change)), DO_TIMEOUT_MS, "credit change");
+  }
+
+  readCredits(key: KeyIdent, initial: CreditState | null, now: number): Promise<CreditState | null> {
+    return withTimeout(rpc<CreditState | null>(this.stub(key).readCredits({ initial, now })), DO_TIMEOUT_MS, "credit read");
+  }
+}
+
+export class DurableLimiterClient implements LimiterClient {
+  constructor(private readonly ns: Env["LIMITER"]) {}
+
+  private stub(name: string) {
+    return this.ns.get(this.ns.idFromName(name));
+  }
+
+  limit(objectName: string, input: LimiterInput): Promise<LimiterResult> {
+    return withTimeout(rpc<LimiterResult>(this.stub(objectName).limit(input)), DO_TIMEOUT_MS, "rate limiter");
+  }
+
+  async refund(objectName: string, input: LimiterInput): Promise<void> {
+    try {
+      await withTimeout(this.stub(objectName).refund(input), DO_TIMEOUT_MS, "rate limiter refund");
+    } catch (err) {
+      logFailure("rate limit refund failed; tokens stay consumed until the window rolls over", { objectName }, err);
     }
   }
 }

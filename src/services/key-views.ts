@@ -3,6 +3,7 @@
  * values are omitted, never null, because Unkey's SDK rejects null in optional fields.
  */
 import type { VerificationRecord } from "../lib/record";
+import type { CreditState } from "../lib/usage";
 import type { Decision } from "../lib/verify";
 import { parseMeta, toRatelimitConfig, toVerificationRecord, type KeyBundle } from "./key-bundles";
 
@@ -30,7 +31,8 @@ export type IdentityView = {
   ratelimits?: ReturnType<typeof toRatelimitConfig>[];
 };
 
-export function toKeyView(b: KeyBundle): KeyView {
+/** `credits` overrides the D1 mirror with the key's true balance, where the caller has it. */
+export function toKeyView(b: KeyBundle, credits?: CreditState | null): KeyView {
   const k = b.key;
   const record = toVerificationRecord(b);
   const view: KeyView = {
@@ -47,7 +49,8 @@ export function toKeyView(b: KeyBundle): KeyView {
   if (k.updatedAt !== null) view.updatedAt = k.updatedAt;
   if (k.lastUsedAt !== null) view.lastUsedAt = k.lastUsedAt;
   if (k.expires !== null) view.expires = k.expires;
-  if (record?.credits) view.credits = record.credits;
+  const balance = credits === undefined ? record?.credits : credits;
+  if (balance) view.credits = creditsView(balance);
   if (record?.identity) view.identity = identityView(record.identity);
   if (b.keyRatelimits.length > 0) view.ratelimits = b.keyRatelimits.map(toRatelimitConfig);
   return view;
@@ -72,7 +75,27 @@ export type VerifyView = {
   permissions?: string[];
   roles?: string[];
   identity?: IdentityView;
+  ratelimits?: Array<{
+    exceeded: boolean;
+    id: string;
+    name: string;
+    limit: number;
+    duration: number;
+    reset: number;
+    remaining: number;
+    autoApply: boolean;
+  }>;
 };
+
+/** The wire shape of a balance: `refill.interval` is monthly exactly when a refill day is set. */
+export function creditsView(state: CreditState | null): { remaining: number | null; refill?: { interval: "daily" | "monthly"; amount: number; refillDay?: number } } {
+  if (!state) return { remaining: null };
+  if (!state.refill) return { remaining: state.remaining };
+  const refill = state.refill.refillDay !== undefined
+    ? { interval: "monthly" as const, amount: state.refill.amount, refillDay: state.refill.refillDay }
+    : { interval: "daily" as const, amount: state.refill.amount };
+  return { remaining: state.remaining, refill };
+}
 
 /** A NOT_FOUND carries nothing about the key (it may exist elsewhere); other outcomes describe it. */
 export function toVerifyView(record: VerificationRecord | null, decision: Decision): VerifyView {

@@ -11,13 +11,15 @@ import { ApiError } from "../lib/errors";
 import { hashKey } from "../lib/hash";
 import { newId } from "../lib/ids";
 import { DEFAULT_KEY_BYTES, generateKey, prefixFromStart } from "../lib/keys";
+import type { CreditChange } from "../lib/key-state-protocol";
 import { needsKeyState, type RefillConfig } from "../lib/record";
+import { patchCredits, type CreditOperation, type CreditState, type RefillState } from "../lib/usage";
 import type { EdgeRecords } from "./edge-records";
-import { loadKeyBundleById, loadKeyBundles, type KeyBundle } from "./key-bundles";
+import { loadKeyBundleById, loadKeyBundles, rowCredits, type KeyBundle } from "./key-bundles";
 
 /** A key that belongs to an API (every customer key; root keys have none). */
 export type ApiKeyBundle = KeyBundle & { apiId: string };
-import type { KeyStateClient } from "./key-state-client";
+import { logFailure, type KeyStateClient } from "./key-state-client";
 import type { ApiWithKeyspace } from "./apis";
 
 type Stmt = BatchItem<"sqlite">;
@@ -75,7 +77,7 @@ export class KeyService {
     const { key, start } = generateKey({ prefix: input.prefix ?? api.keyspace.defaultPrefix ?? undefined, byteLength });
     const hash = await hashKey(key);
     const keyId = newId("key", now);
-    const credits = creditColumns(input.credits);
+    const credits = creditColumns(createCredits(input.credits, now));
     const stmts: Stmt[] = [];
     if (input.externalId !== undefined) stmts.push(this.upsertIdentity(api.workspaceId, input.externalId, now));
     stmts.push(
@@ -117,7 +119,12 @@ export class KeyService {
       stmts.push(this.upsertIdentity(k.workspaceId, input.externalId, now));
       set.identityId = identityIdSql(k.workspaceId, input.externalId);
     }
-    if (input.credits !== undefined) Object.assign(set, updatedCreditColumns(k, input.credits));
+    if (input.credits !== undefined) {
+      // The balance's truth is the key's object, so the change is made there first, atomically with
+      // respect to concurrent verifies; D1 then mirrors it.
+      const next = await this.patchCredits(bundle, input.credits, now);
+      Object.assign(set, creditColumns(next));
+    }
     stmts.push(db.update(keys).set(set).where(and(eq(keys.id, k.id), eq(keys.workspaceId, k.workspaceId))));
     if (input.ratelimits !== undefined) stmts.push(...this.replaceRatelimits(k.workspaceId, k.id, input.ratelimits, now));
     await db.batch(stmts as [Stmt, ...Stmt[]]);
@@ -160,8 +167,10 @@ export class KeyService {
     const cutoff = expirationMs === 0 ? now : Math.ceil((now + expirationMs) / 60_000) * 60_000;
     const oldExpires = old.expires !== null ? Math.min(old.expires, cutoff) : cutoff;
     const { id: _id, hash: _h, start: _s, createdAt: _c, updatedAt: _u, lastUsedAt: _l, deletedAt: _d, ...copied } = old;
+    // The new key starts with the old key's true balance (its object's), not the D1 mirror.
+    const credits = creditColumns(await this.credits(bundle));
     const stmts: Stmt[] = [
-      db.insert(keys).values({ ...copied, id: keyId, hash, start, byteLength, revision: 0, createdAt: now }),
+      db.insert(keys).values({ ...copied, ...credits, id: keyId, hash, start, byteLength, revision: 0, createdAt: now }),
       ...bundle.keyRatelimits.map((rl) => this.insertRatelimit(old.workspaceId, keyId, rl, now)),
       db.insert(keysPermissions).select(
         db
@@ -196,12 +205,64 @@ export class KeyService {
     return { keyId, key };
   }
 
+  /**
+   * The key's true balance: its object's, with refills applied (the D1 mirror can lag). If the object
+   * cannot answer, the mirror is reported and the failure logged: a read must not fail for it.
+   */
+  async credits(bundle: KeyBundle): Promise<CreditState | null> {
+    const seed = rowCredits(bundle.key);
+    if (!seed) return null;
+    try {
+      return await this.o.keyState.readCredits(identOf(bundle), seed, this.o.now());
+    } catch (err) {
+      logFailure("credit read failed; reporting the D1 mirror", { keyId: bundle.key.id }, err);
+      return seed;
+    }
+  }
+
+  /** keys.updateCredits: the operation runs in the key's object, then D1 mirrors the result. */
+  async updateCredits(bundle: KeyBundle, op: CreditOperation): Promise<CreditState | null> {
+    const now = this.o.now();
+    if (op.operation !== "set" && bundle.key.creditsRemaining === null) {
+      throw new ApiError("INVALID_INPUT", `Cannot ${op.operation} the credits of a key with unlimited usage; use "set" first.`, [
+        { location: "body.operation", message: "the key has no credit balance" },
+      ]);
+    }
+    const next = await this.changeCredits(bundle, { kind: "operation", op }, now);
+    await this.o.db
+      .update(keys)
+      .set({ ...creditColumns(next), updatedAt: now, revision: sql`${keys.revision} + 1` as unknown as number })
+      .where(and(eq(keys.id, bundle.key.id), eq(keys.workspaceId, bundle.key.workspaceId)));
+    await this.afterMutation(bundle);
+    return next;
+  }
+
+  private async patchCredits(bundle: KeyBundle, patch: CreditPatch, now: number): Promise<CreditState | null> {
+    let next: CreditState | null;
+    try {
+      next = patchCredits(await this.credits(bundle), patch && { remaining: patch.remaining, refill: patch.refill && refillState(patch.refill) }, now);
+    } catch (err) {
+      if (err instanceof RangeError) throw refillBadRequest(`${err.message}.`);
+      throw err;
+    }
+    return this.changeCredits(bundle, { kind: "replace", state: next }, now);
+  }
+
+  private async changeCredits(bundle: KeyBundle, change: CreditChange["change"], now: number): Promise<CreditState | null> {
+    try {
+      return await this.o.keyState.changeCredits({ ...identOf(bundle), initial: rowCredits(bundle.key), change, now });
+    } catch (err) {
+      logFailure("credit change failed", { keyId: bundle.key.id }, err);
+      throw new ApiError("SERVICE_UNAVAILABLE", "The key's usage state is unavailable, so its credits were not changed. Retry the request.");
+    }
+  }
+
   /** Publishes the key's new state and tells its Durable Object (if verifies of the key go through one). */
   private async afterMutation(before: KeyBundle, revision = before.key.revision + 1): Promise<void> {
     const record = await this.o.edge.publish(before.key.hash, revision);
     const hadState = before.keyRatelimits.length > 0 || before.identityRatelimits.length > 0 || before.key.creditsRemaining !== null;
     if (hadState || (record && needsKeyState(record))) {
-      await this.o.keyState.bump(before.key.workspaceId, before.key.id, record?.revision ?? revision);
+      await this.o.keyState.bump({ workspaceId: before.key.workspaceId, keyId: before.key.id }, record?.revision ?? revision);
     }
   }
 
@@ -253,28 +314,43 @@ function identityIdSql(workspaceId: string, externalId: string): string {
   return sql`(SELECT id FROM identities WHERE workspace_id = ${workspaceId} AND external_id = ${externalId})` as unknown as string;
 }
 
-type CreditColumns = { creditsRemaining: number | null; refillAmount: number | null; refillDay: number | null };
+type CreditColumns = {
+  creditsRemaining: number | null;
+  refillAmount: number | null;
+  refillDay: number | null;
+  lastRefillAt: number | null;
+};
 
-function creditColumns(credits: CreditsInput | undefined | null): CreditColumns {
+function refillBadRequest(message: string): ApiError {
+  return new ApiError("INVALID_INPUT", message, [{ location: "body.credits.refill", message: "a refill needs a non-null remaining" }]);
+}
+
+/** The wire's refill (`interval` + optional `refillDay`) as stored state (`refillDay` set = monthly). */
+function refillState(refill: RefillConfig): RefillState {
+  return refill.interval === "monthly" && refill.refillDay !== undefined ? { amount: refill.amount, refillDay: refill.refillDay } : { amount: refill.amount };
+}
+
+function createCredits(credits: CreditsInput | undefined, now: number): CreditState | null {
   if (!credits || credits.remaining === null) {
-    if (credits?.refill) throw new ApiError("INVALID_INPUT", "credits.refill needs credits.remaining to be set", [
-      { location: "body.credits.refill", message: "a refill needs a non-null remaining" },
-    ]);
-    return { creditsRemaining: null, refillAmount: null, refillDay: null };
+    if (credits?.refill) throw refillBadRequest("credits.refill needs credits.remaining to be set.");
+    return null;
   }
+  return { remaining: credits.remaining, lastRefillAt: now, ...(credits.refill ? { refill: refillState(credits.refill) } : {}) };
+}
+
+/** Where D1 mirrors a balance (NULL remaining = unlimited; NULL refill day with an amount = daily). */
+export function creditColumns(state: CreditState | null): CreditColumns {
+  if (!state) return { creditsRemaining: null, refillAmount: null, refillDay: null, lastRefillAt: null };
   return {
-    creditsRemaining: credits.remaining,
-    refillAmount: credits.refill?.amount ?? null,
-    refillDay: credits.refill?.interval === "monthly" ? (credits.refill.refillDay ?? null) : null,
+    creditsRemaining: state.remaining,
+    refillAmount: state.refill?.amount ?? null,
+    refillDay: state.refill?.refillDay ?? null,
+    lastRefillAt: state.lastRefillAt,
   };
 }
 
-/** updateKey credits: `null` or `remaining: null` → unlimited (refill cleared); omitted parts stay. */
-function updatedCreditColumns(k: KeyBundle["key"], patch: NonNullable<UpdateKeyInput["credits"]> | null): CreditColumns {
-  if (patch === null || patch.remaining === null) return creditColumns(patch === null ? null : { remaining: null, refill: patch.refill ?? undefined });
-  const remaining = patch.remaining ?? k.creditsRemaining;
-  if (remaining === null) return creditColumns({ remaining: null, refill: patch.refill ?? undefined });
-  if (patch.refill === null) return creditColumns({ remaining });
-  if (patch.refill !== undefined) return creditColumns({ remaining, refill: patch.refill });
-  return { creditsRemaining: remaining, refillAmount: k.refillAmount, refillDay: k.refillDay };
+function identOf(bundle: KeyBundle): { workspaceId: string; keyId: string } {
+  return { workspaceId: bundle.key.workspaceId, keyId: bundle.key.id };
 }
+
+type CreditPatch = NonNullable<UpdateKeyInput["credits"]> | null;

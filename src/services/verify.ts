@@ -1,56 +1,156 @@
 /**
- * keys.verifyKey: hash → record (isolate cache, KV, D1) → pure decision → Durable Object revision check for
- * keys whose verifies go through their object. Outcomes are data (HTTP 200 with `valid` and `code`).
+ * keys.verifyKey: hash → record (isolate cache, KV, D1) → pure decision → for keys with limits or credits,
+ * the identity's limiter (identity-level limits) and one call to the key's Durable Object (revision,
+ * key-level limits, credits). Outcomes are data (HTTP 200 with `valid` and `code`).
  */
 import { and, eq } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { keys } from "../db/schema";
+import { ApiError } from "../lib/errors";
 import { hashKey } from "../lib/hash";
-import { needsKeyState } from "../lib/record";
+import type { LimitOutcome } from "../lib/key-verify";
+import { planLimits, type PlannedLimit, type RequestedLimit } from "../lib/limits-plan";
+import { needsKeyState, type VerificationRecord } from "../lib/record";
+import type { NamedLimitRequest } from "../lib/ratelimit";
 import { decideVerification, type Principal } from "../lib/verify";
 import { shouldTouchLastUsed } from "./cache";
 import type { EdgeRecords } from "./edge-records";
-import type { KeyStateClient } from "./key-state-client";
+import { identityLimiterName, logFailure, type KeyStateClient, type LimiterClient } from "./key-state-client";
 import { toVerifyView, type VerifyView } from "./key-views";
+
+export type VerifyRequest = {
+  key: string;
+  credits?: { cost: number } | undefined;
+  ratelimits?: RequestedLimit[] | undefined;
+};
 
 export type VerifyServiceOptions = {
   db: Db;
   edge: EdgeRecords;
   keyState: KeyStateClient;
+  limiter: LimiterClient;
   now: () => number;
   waitUntil: (p: Promise<unknown>) => void;
 };
 
+type StateOutcome =
+  | { kind: "decided"; code: "VALID" | "RATE_LIMITED" | "USAGE_EXCEEDED"; limits: VerifyView["ratelimits"]; remaining?: number }
+  | { kind: "stale" };
+
 export class VerifyService {
   constructor(private readonly o: VerifyServiceOptions) {}
 
-  async verify(principal: Principal, key: string): Promise<VerifyView> {
-    const hash = await hashKey(key);
+  async verify(principal: Principal, req: VerifyRequest): Promise<VerifyView> {
+    const hash = await hashKey(req.key);
     let record = await this.o.edge.lookup(hash);
-    let decision = decideVerification(record, principal, this.o.now());
-    // Only a positive answer needs the strong check: a stale record can wrongly admit, and the object's
-    // revision tells us so. A stale refusal corrects itself within the ordinary bound.
-    if (decision.valid && record && needsKeyState(record)) {
-      if (await this.o.keyState.isStale(record.workspaceId, record.keyId, record.revision)) {
+    // A stale record is reloaded once; a second "stale" can only be a concurrent mutation, and then the
+    // freshly loaded D1 row is the answer.
+    for (let attempt = 0; ; attempt++) {
+      const decision = decideVerification(record, principal, this.o.now());
+      if (!decision.valid || !record) return toVerifyView(record, decision);
+      if (!needsKeyState(record) && !req.ratelimits?.length) return this.valid(record);
+      const plan = planLimits(record, req.ratelimits);
+      if (!plan.ok) {
+        throw new ApiError("PRECONDITION_FAILED", `The ratelimit "${plan.missing}" does not exist on this key or its identity.`);
+      }
+      const outcome = await this.applyState(record, plan.limits, req.credits?.cost ?? 1);
+      if (outcome.kind === "stale" && attempt === 0) {
         record = await this.o.edge.publish(hash);
-        decision = decideVerification(record, principal, this.o.now());
+        continue;
+      }
+      if (outcome.kind === "stale") return this.valid(record);
+      const view = toVerifyView(record, outcome.code === "VALID" ? { valid: true } : { valid: false, code: outcome.code });
+      if (outcome.limits) view.ratelimits = outcome.limits;
+      if (outcome.remaining !== undefined) view.credits = outcome.remaining;
+      if (outcome.code === "VALID") this.touch(record);
+      return view;
+    }
+  }
+
+  /**
+   * Identity limits first (consumed in the identity's object), then the key's object (revision, key
+   * limits, credits). If the key's object refuses, the identity's tokens are given back, so the request
+   * as a whole is all-or-nothing and no limit ever admits more than its count.
+   */
+  private async applyState(record: VerificationRecord, limits: PlannedLimit[], cost: number): Promise<StateOutcome> {
+    const now = this.o.now();
+    const key = { workspaceId: record.workspaceId, keyId: record.keyId };
+    const identityLimits = limits.filter((l) => l.target === "identity");
+    const keyLimits = limits.filter((l) => l.target === "key");
+    const objectName = record.identity ? identityLimiterName(record.workspaceId, record.identity.id) : "";
+    const identityInput = { requests: identityLimits.map(toRequest), now };
+
+    let identityResults: LimitOutcome[] = [];
+    if (identityLimits.length > 0) {
+      try {
+        const result = await this.o.limiter.limit(objectName, identityInput);
+        identityResults = result.results;
+        if (!result.passed) return { kind: "decided", code: "RATE_LIMITED", limits: present(identityLimits, identityResults) };
+      } catch (err) {
+        logFailure("identity rate limiter failed; admitting without identity limits", { keyId: record.keyId }, err);
+        identityLimits.length = 0;
       }
     }
-    if (decision.valid && record) this.touch(record.workspaceId, record.keyId);
-    return toVerifyView(record, decision);
+    const refundIdentity = () =>
+      identityLimits.length > 0 ? this.o.limiter.refund(objectName, identityInput) : Promise.resolve();
+
+    const credits = record.credits;
+    let outcome;
+    try {
+      outcome = await this.o.keyState.verify(key, {
+        revision: record.revision,
+        limits: keyLimits.map(toRequest),
+        ...(credits ? { credits: { initial: credits, cost } } : {}),
+        now,
+      });
+    } catch (err) {
+      await refundIdentity();
+      if (credits) {
+        logFailure("key state unavailable; refusing a key with credits", { keyId: record.keyId }, err);
+        throw new ApiError("SERVICE_UNAVAILABLE", "The key's usage state is unavailable, so its credits cannot be charged. Retry the request.");
+      }
+      logFailure("key state unavailable; admitting without key limits", { keyId: record.keyId }, err);
+      return { kind: "decided", code: "VALID", limits: present(identityLimits, identityResults) };
+    }
+    if (outcome.kind === "stale" || outcome.code !== "VALID") await refundIdentity();
+    if (outcome.kind === "stale") return { kind: "stale" };
+    return {
+      kind: "decided",
+      code: outcome.code,
+      limits: [...present(identityLimits, identityResults), ...present(keyLimits, outcome.limits)],
+      ...(outcome.remaining !== undefined ? { remaining: outcome.remaining } : {}),
+    };
+  }
+
+  private valid(record: VerificationRecord): VerifyView {
+    this.touch(record);
+    return toVerifyView(record, { valid: true });
   }
 
   /** Debounced background write of `lastUsedAt`; never on the response path. */
-  private touch(workspaceId: string, keyId: string): void {
+  private touch(record: VerificationRecord): void {
     const now = this.o.now();
-    if (!shouldTouchLastUsed(keyId, now)) return;
+    if (!shouldTouchLastUsed(record.keyId, now)) return;
     this.o.waitUntil(
       this.o.db
         .update(keys)
         .set({ lastUsedAt: now })
-        .where(and(eq(keys.id, keyId), eq(keys.workspaceId, workspaceId)))
+        .where(and(eq(keys.id, record.keyId), eq(keys.workspaceId, record.workspaceId)))
         .run()
-        .catch((err: unknown) => console.error(JSON.stringify({ level: "error", msg: "lastUsedAt write failed", keyId, error: String(err) }))),
+        .catch((err: unknown) => logFailure("lastUsedAt write failed", { keyId: record.keyId }, err)),
     );
   }
+}
+
+function toRequest(l: PlannedLimit): NamedLimitRequest {
+  return { name: l.name, limit: l.limit, duration: l.duration, cost: l.cost };
+}
+
+/** The response's `ratelimits[]` entries for the planned limits that were checked. */
+function present(planned: PlannedLimit[], outcomes: LimitOutcome[]): NonNullable<VerifyView["ratelimits"]> {
+  return planned.flatMap((p) => {
+    const o = outcomes.find((x) => x.name === p.name);
+    if (!o) return [];
+    return [{ exceeded: !o.passed, id: p.id, name: p.name, limit: o.limit, duration: p.duration, reset: o.reset, remaining: o.remaining, autoApply: p.autoApply }];
+  });
 }

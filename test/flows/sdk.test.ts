@@ -40,7 +40,7 @@ describe("Unkey SDK against Latch", () => {
       name: "customer key",
       meta: { tier: "gold" },
       expires,
-      credits: 100,
+      credits: 99,
       enabled: true,
       identity: { externalId: "customer_7" },
     });
@@ -51,7 +51,7 @@ describe("Unkey SDK against Latch", () => {
       start: key.slice(0, 8),
       enabled: true,
       name: "customer key",
-      credits: { remaining: 100, refill: { interval: "daily", amount: 100 } },
+      credits: { remaining: 99, refill: { interval: "daily", amount: 100 } },
       identity: { externalId: "customer_7" },
       ratelimits: [{ name: "per_minute", limit: 60, duration: 60_000, autoApply: false }],
     });

@@ -53,6 +53,6 @@ export function register(app: App): void {
     }
     const page = await apis.listKeys(api, { limit, cursor, externalId, revalidate: revalidateKeysCache });
     const pagination = page.cursor ? { cursor: page.cursor, hasMore: true } : { hasMore: false };
-    return c.json({ meta: meta(c), data: page.bundles.map(toKeyView), pagination }, 200);
+    return c.json({ meta: meta(c), data: page.bundles.map((b) => toKeyView(b)), pagination }, 200);
   });
 }

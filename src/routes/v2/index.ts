@@ -7,6 +7,7 @@ import * as keysCreateKey from "./keys.createKey";
 import * as keysDeleteKey from "./keys.deleteKey";
 import * as keysGetKey from "./keys.getKey";
 import * as keysRerollKey from "./keys.rerollKey";
+import * as keysUpdateCredits from "./keys.updateCredits";
 import * as keysUpdateKey from "./keys.updateKey";
 import * as keysVerifyKey from "./keys.verifyKey";
 import * as keysWhoami from "./keys.whoami";
@@ -21,6 +22,7 @@ export const routes: RouteModule[] = [
   keysGetKey,
   keysWhoami,
   keysUpdateKey,
+  keysUpdateCredits,
   keysDeleteKey,
   keysRerollKey,
   keysVerifyKey,

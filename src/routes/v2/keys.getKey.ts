@@ -44,6 +44,6 @@ export function register(app: App): void {
       requirePermission(principal, grantsFor("api", "decrypt_key", bundle.apiId));
       requireEncryptedKeys(await apis.get(principal.workspaceId, bundle.apiId));
     }
-    return c.json({ meta: meta(c), data: toKeyView(bundle) }, 200);
+    return c.json({ meta: meta(c), data: toKeyView(bundle, await c.get("services").keys.credits(bundle)) }, 200);
   });
 }

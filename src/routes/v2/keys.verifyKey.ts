@@ -2,7 +2,8 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../../app";
 import { requireRootKey } from "../../middleware/root-key";
 import { meta, ROOT_KEY_SECURITY } from "../route";
-import { envelope, errorResponses, jsonBody, KeyPlaintext, ok, VerifyKeyData } from "../schemas";
+import { MAX_DURATION_MS } from "../../lib/limiter-protocol";
+import { envelope, errorResponses, jsonBody, KeyPlaintext, ok, uniqueNames, VerifyKeyData } from "../schemas";
 
 export const operationId = "keys.verifyKey";
 
@@ -10,6 +11,26 @@ const Body = z
   .strictObject({
     key: KeyPlaintext.openapi({ description: "The key to verify.", example: "sk_5j1Bo8..." }),
     tags: z.array(z.string().min(1).max(512)).max(20).optional().openapi({ description: "Labels for analytics." }),
+    credits: z
+      .strictObject({ cost: z.number().int().min(0).max(1e12).openapi({ description: "Credits to spend; 0 only checks." }) })
+      .optional()
+      .openapi({ description: "Spend more (or fewer) than the default 1 credit of a key with credits." }),
+    ratelimits: z
+      .array(
+        z.strictObject({
+          name: z.string().min(3).max(255),
+          cost: z.number().int().min(0).default(1),
+          limit: z.number().int().min(0).optional().openapi({ description: "Overrides the configured limit for this call." }),
+          duration: z.number().int().min(1000).max(MAX_DURATION_MS).optional().openapi({ description: "Overrides the configured window (ms)." }),
+        }),
+      )
+      .max(100)
+      .superRefine(uniqueNames)
+      .optional()
+      .openapi({
+        description:
+          "Limits to apply by name (the key's first, then its identity's). An unknown name is a 412 unless limit and duration are given.",
+      }),
   })
   .openapi("V2KeysVerifyKeyRequestBody");
 
@@ -35,8 +56,8 @@ export type KeysVerifyKeyResponse = z.infer<typeof Response>;
 export function register(app: App): void {
   app.openapi(route, async (c) => {
     const principal = await requireRootKey(c);
-    const { key } = c.req.valid("json");
-    const data = await c.get("services").verifier.verify(principal, key);
+    const { key, credits, ratelimits } = c.req.valid("json");
+    const data = await c.get("services").verifier.verify(principal, { key, credits, ratelimits });
     return c.json({ meta: meta(c), data }, 200);
   });
 }

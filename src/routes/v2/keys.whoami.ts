@@ -37,6 +37,6 @@ export function register(app: App): void {
     if (!hasAny(principal.permissions, grantsFor("api", "read_key", bundle.apiId))) {
       throw new ApiError("KEY_NOT_FOUND", "The key does not exist.");
     }
-    return c.json({ meta: meta(c), data: toKeyView(bundle) }, 200);
+    return c.json({ meta: meta(c), data: toKeyView(bundle, await c.get("services").keys.credits(bundle)) }, 200);
   });
 }

@@ -184,8 +184,8 @@ describe("keys.verifyKey", () => {
       for (const body of [
         { key, extra: true },
         { key, permissions: "a.b" },
-        { key, credits: { cost: 1 } },
-        { key, ratelimits: [{ name: "requests" }] },
+        { key, credits: { cost: -1 } },
+        { key, ratelimits: [{ name: "requests", duration: 0 }] },
       ]) {
         const res = await h.post("/v2/keys.verifyKey", body);
         expect(res.status, JSON.stringify(body)).toBe(400);

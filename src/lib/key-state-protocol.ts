@@ -1,0 +1,40 @@
+/**
+ * The RPC contract of the per-key `KeyState` Durable Object, checked with zod at the object's boundary.
+ */
+import { z } from "zod";
+import { LimitRequestSchema } from "./limiter-protocol";
+
+export const CreditStateSchema = z.object({
+  remaining: z.number().int().min(0),
+  refill: z.object({ amount: z.number().int().min(1), refillDay: z.number().int().min(1).max(31).optional() }).optional(),
+  lastRefillAt: z.number().int().min(0),
+});
+
+export const KeyIdentSchema = z.object({ workspaceId: z.string().min(1), keyId: z.string().min(1) });
+
+export const KeyVerifyInputSchema = KeyIdentSchema.extend({
+  revision: z.number().int().min(0),
+  limits: z.array(LimitRequestSchema).max(100),
+  credits: z.object({ initial: CreditStateSchema, cost: z.number().int().min(0) }).optional(),
+  now: z.number().int().min(0),
+});
+
+export const CreditOperationSchema = z.discriminatedUnion("operation", [
+  z.object({ operation: z.literal("set"), value: z.number().int().min(0).nullable() }),
+  z.object({ operation: z.enum(["increment", "decrement"]), value: z.number().int().min(0) }),
+]);
+
+/** Changes a key's balance: an updateCredits operation, or a replacement of the whole state (updateKey). */
+export const CreditChangeSchema = KeyIdentSchema.extend({
+  /** The state D1 knew before the change, used if the object was never initialised. */
+  initial: CreditStateSchema.nullable(),
+  change: z.discriminatedUnion("kind", [
+    z.object({ kind: z.literal("operation"), op: CreditOperationSchema }),
+    z.object({ kind: z.literal("replace"), state: CreditStateSchema.nullable() }),
+  ]),
+  now: z.number().int().min(0),
+});
+
+export const CreditReadSchema = z.object({ initial: CreditStateSchema.nullable(), now: z.number().int().min(0) });
+
+export type CreditChange = z.infer<typeof CreditChangeSchema>;
