@@ -19,12 +19,32 @@ export const Pagination = z
   })
   .openapi("Pagination");
 
-export const JsonObject = z.record(z.string(), z.unknown()).openapi({
-  type: "object",
-  additionalProperties: true,
-  description: "Arbitrary JSON object.",
-  example: { plan: "pro" },
-});
+/** Deepest nesting accepted in free-form objects; deeper input is a 400, never a stack overflow later. */
+export const MAX_JSON_DEPTH = 32;
+
+/** Nesting depth of a parsed JSON value, computed without recursion. */
+export function jsonDepth(value: unknown): number {
+  let max = 0;
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    max = Math.max(max, depth);
+    if (max > MAX_JSON_DEPTH) return max;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return max;
+}
+
+export const JsonObject = z
+  .record(z.string(), z.unknown())
+  .refine((v) => jsonDepth(v) <= MAX_JSON_DEPTH, `may nest at most ${MAX_JSON_DEPTH} levels deep`)
+  .openapi({
+    type: "object",
+    additionalProperties: true,
+    description: `Arbitrary JSON object (at most ${MAX_JSON_DEPTH} levels deep).`,
+    example: { plan: "pro" },
+  });
 
 export const ResourceId = z
   .string()

@@ -9,11 +9,10 @@
  * - Back-filled records expire after 60 s (KV's minimum TTL), and a mutation publishes its entry twice (the
  *   second time after `republishDelayMs`), so a verify that read D1 just before a revoke and back-fills
  *   after it cannot resurrect the key beyond that delay.
- * - A publish that fails is retried (KV allows about one write per key per second); if it keeps failing
- *   the caller gets a 503, and records written by mutations expire after an hour in any case.
+ * - A publish that fails is retried (KV allows about one write per key per second); if it keeps failing it
+ *   is logged, and records written by mutations expire after five minutes in any case.
  */
 import type { Db } from "../db/client";
-import { ApiError } from "../lib/errors";
 import { isTombstone, parseEdgeEntry, type EdgeEntry, type VerificationRecord } from "../lib/record";
 import { recordCache } from "./cache";
 import { loadKeyBundleByHash, toVerificationRecord } from "./key-bundles";
@@ -24,10 +23,11 @@ export const BACKFILL_TTL_SECONDS = 60;
 /** Tombstones outlive any cached copy by far; when one expires, the next lookup asks D1 again. */
 export const TOMBSTONE_TTL_SECONDS = 7 * 24 * 3600;
 /**
- * Records written by mutations expire after an hour: if a later publish ever fails for good, no region can
- * serve the stale record for longer than this before it re-reads D1.
+ * Records written by mutations expire after five minutes: if a later publish ever fails for good, no region
+ * serves the stale record for longer than this before it re-reads D1 (a hot key costs one D1 read per
+ * location every five minutes for it).
  */
-export const RECORD_TTL_SECONDS = 3600;
+export const RECORD_TTL_SECONDS = 300;
 /** KV accepts about one write per key per second; a failed write is retried after this long. */
 const PUBLISH_RETRY_MS = 1100;
 const PUBLISH_ATTEMPTS = 3;
@@ -56,7 +56,7 @@ export class EdgeRecords {
   async lookup(hash: string): Promise<VerificationRecord | null> {
     const hit = this.cache.get(hash, this.o.now());
     if (hit) return hit.value;
-    const entry = parseEdgeEntry(await this.o.kv.get(kvKey(hash), "json"));
+    const entry = parseEdgeEntry(await this.readKv(hash));
     if (entry) {
       const value = isTombstone(entry) ? null : entry.record;
       this.cache.set(hash, value, this.o.now());
@@ -81,40 +81,48 @@ export class EdgeRecords {
   /**
    * Publishes the state D1 now holds for `hash` (after a committed mutation): the record, or a tombstone if
    * the key is gone (`goneRevision` names the revision of a key whose row no longer exists). Drops the
-   * isolate entry first, so nothing on this isolate serves the old answer.
+   * isolate entry first, so nothing on this isolate serves the old answer. A KV write that keeps failing is
+   * logged, not thrown: the change is committed, and the entry it could not replace expires within
+   * `RECORD_TTL_SECONDS`. Later, a second write of whatever D1 then holds closes the back-fill race.
    */
   async publish(hash: string, goneRevision = 0): Promise<VerificationRecord | null> {
     this.cache.delete(hash);
-    const bundle = await loadKeyBundleByHash(this.o.db, hash);
-    const record = bundle ? toVerificationRecord(bundle) : null;
-    const entry: EdgeEntry = record ? { v: 1, record } : { v: 1, tombstone: true, revision: bundle?.key.revision ?? goneRevision };
-    const body = JSON.stringify(entry);
-    const ttl = record ? RECORD_TTL_SECONDS : TOMBSTONE_TTL_SECONDS;
-    const put = () => this.o.kv.put(kvKey(hash), body, { expirationTtl: ttl });
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await put();
-        break;
-      } catch (err) {
-        logKvError(err);
-        if (attempt >= PUBLISH_ATTEMPTS) {
-          throw new ApiError(
-            "SERVICE_UNAVAILABLE",
-            "The change was saved but could not be propagated to the edge yet; verifications elsewhere may lag. Retry the request.",
-          );
-        }
-        await new Promise((resolve) => setTimeout(resolve, PUBLISH_RETRY_MS));
-      }
-    }
+    const record = await this.writeFromD1(hash, goneRevision);
     this.cache.delete(hash);
     if (this.o.republishDelayMs > 0) {
       this.o.waitUntil(
-        new Promise((resolve) => setTimeout(resolve, this.o.republishDelayMs))
-          .then(put)
-          .catch(logKvError),
+        new Promise((resolve) => setTimeout(resolve, this.o.republishDelayMs)).then(() => this.writeFromD1(hash, goneRevision)),
       );
     }
     return record;
+  }
+
+  /** Writes KV from D1's current state, retrying (KV takes about one write per key per second). */
+  private async writeFromD1(hash: string, goneRevision: number): Promise<VerificationRecord | null> {
+    const bundle = await loadKeyBundleByHash(this.o.db, hash);
+    const record = bundle ? toVerificationRecord(bundle) : null;
+    const entry: EdgeEntry = record ? { v: 1, record } : { v: 1, tombstone: true, revision: bundle?.key.revision ?? goneRevision };
+    const ttl = record ? RECORD_TTL_SECONDS : TOMBSTONE_TTL_SECONDS;
+    for (let attempt = 1; attempt <= PUBLISH_ATTEMPTS; attempt++) {
+      try {
+        await this.o.kv.put(kvKey(hash), JSON.stringify(entry), { expirationTtl: ttl });
+        break;
+      } catch (err) {
+        logKvError(err);
+        if (attempt < PUBLISH_ATTEMPTS) await new Promise((resolve) => setTimeout(resolve, PUBLISH_RETRY_MS));
+      }
+    }
+    return record;
+  }
+
+  /** A KV read that fails or returns something unreadable is a miss: D1 answers instead. */
+  private async readKv(hash: string): Promise<unknown> {
+    try {
+      return await this.o.kv.get(kvKey(hash), "json");
+    } catch (err) {
+      console.error(JSON.stringify({ level: "warn", msg: "kv read failed; reading D1", error: String(err) }));
+      return null;
+    }
   }
 
   /** Drops this isolate's cached entry (used when a new key takes a hash that was negatively cached). */

@@ -12,7 +12,7 @@ import { hashKey } from "../lib/hash";
 import { newId } from "../lib/ids";
 import { DEFAULT_KEY_BYTES, generateKey, prefixFromStart } from "../lib/keys";
 import type { CreditChange } from "../lib/key-state-protocol";
-import { needsKeyState, type RefillConfig } from "../lib/record";
+import type { RefillConfig } from "../lib/record";
 import { patchCredits, type CreditOperation, type CreditState, type RefillState } from "../lib/usage";
 import type { EdgeRecords } from "./edge-records";
 import { loadKeyBundleById, loadKeyBundles, rowCredits, type KeyBundle } from "./key-bundles";
@@ -100,7 +100,9 @@ export class KeyService {
     );
     for (const rl of input.ratelimits ?? []) stmts.push(this.insertRatelimit(api.workspaceId, keyId, rl, now));
     await db.batch(stmts as [Stmt, ...Stmt[]]);
-    await this.o.edge.publish(hash);
+    // Nothing to publish: a new key's first verify anywhere misses KV and reads D1. Only a negative entry
+    // this isolate may hold for the hash must go (and no KV write can fail after the key exists).
+    this.o.edge.evict(hash);
     return { keyId, key };
   }
 
@@ -200,7 +202,7 @@ export class KeyService {
         .where(and(eq(keys.id, old.id), eq(keys.workspaceId, old.workspaceId))),
     ];
     await db.batch(stmts as [Stmt, ...Stmt[]]);
-    await this.o.edge.publish(hash);
+    this.o.edge.evict(hash);
     await this.afterMutation(bundle);
     return { keyId, key };
   }
@@ -259,11 +261,13 @@ export class KeyService {
 
   /** Publishes the key's new state and tells its Durable Object (if verifies of the key go through one). */
   private async afterMutation(before: KeyBundle, revision = before.key.revision + 1): Promise<void> {
-    const record = await this.o.edge.publish(before.key.hash, revision);
-    const hadState = before.keyRatelimits.length > 0 || before.identityRatelimits.length > 0 || before.key.creditsRemaining !== null;
-    if (hadState || (record && needsKeyState(record))) {
-      await this.o.keyState.bump({ workspaceId: before.key.workspaceId, keyId: before.key.id }, record?.revision ?? revision);
-    }
+    // The object first: keys whose verifies go through it see the change at once even if KV is failing.
+    // The revision D1 now holds is the old one plus one (every mutation adds exactly one).
+    const hasState = before.keyRatelimits.length > 0 || before.identityRatelimits.length > 0 || before.key.creditsRemaining !== null;
+    if (hasState) await this.o.keyState.bump({ workspaceId: before.key.workspaceId, keyId: before.key.id }, revision);
+    // A key that only now gains limits or credits needs no notice: its object starts from the first
+    // record that reaches it, and records from before the change never call it.
+    await this.o.edge.publish(before.key.hash, revision);
   }
 
   private upsertIdentity(workspaceId: string, externalId: string, now: number): Stmt {

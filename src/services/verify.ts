@@ -55,7 +55,8 @@ export class VerifyService {
       }
       const outcome = await this.applyState(record, plan.limits, req.credits?.cost ?? 1);
       if (outcome.kind === "stale" && attempt === 0) {
-        record = await this.o.edge.publish(hash);
+        // Reload and cache the truth; the KV copy is the writer's job (it already published it).
+        record = await this.o.edge.loadFromD1(hash);
         continue;
       }
       if (outcome.kind === "stale") return this.valid(record);

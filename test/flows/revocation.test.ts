@@ -77,7 +77,11 @@ describe("revocation through the edge layers", () => {
         const h = await Harness.init();
         const { keyId, key } = await h.createKey(body);
         expect((await h.verify(key)).code).toBe("VALID"); // warms the isolate cache
-        expect(await kvEntry(key)).toEqual({ v: 1, record: expect.objectContaining({ keyId, enabled: true, revision: 0 }) });
+        // createKey writes nothing to KV; the first verify back-fills it after responding.
+        await vi.waitFor(
+          async () => expect(await kvEntry(key)).toEqual({ v: 1, record: expect.objectContaining({ keyId, enabled: true, revision: 0 }) }),
+          { timeout: 5000, interval: 20 },
+        );
 
         await m.mutate(h, keyId);
 
@@ -165,6 +169,7 @@ describe("revocation through the edge layers", () => {
         const h = await Harness.init();
         const { keyId, key } = await h.createKey(body);
         expect((await h.verify(key)).code).toBe("VALID"); // cached on this isolate, revision 0
+        await vi.waitFor(async () => expect(await kvEntry(key)).not.toBeNull(), { timeout: 5000, interval: 20 });
 
         const revision = await disableBehindTheCache(keyId);
         expect(revision).toBe(1);
@@ -173,8 +178,11 @@ describe("revocation through the edge layers", () => {
         expect(await kvEntry(key)).toEqual({ v: 1, record: expect.objectContaining({ keyId, enabled: true, revision: 0 }) });
 
         expect(await h.verify(key)).toMatchObject({ valid: false, code: "DISABLED", keyId, enabled: false });
-        // The stale hit re-published the truth, so a cold isolate reading KV agrees.
-        expect(await kvEntry(key)).toEqual({ v: 1, record: expect.objectContaining({ keyId, enabled: false, revision }) });
+        // The stale hit reloaded the truth and back-filled KV with it, so a cold isolate reading KV agrees.
+        await vi.waitFor(
+          async () => expect(await kvEntry(key)).toEqual({ v: 1, record: expect.objectContaining({ keyId, enabled: false, revision }) }),
+          { timeout: 5000, interval: 20 },
+        );
         coldIsolate();
         expect((await h.verify(key)).code).toBe("DISABLED");
       });
