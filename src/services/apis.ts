@@ -8,12 +8,13 @@ import { apis, identities, keys, keyspaces } from "../db/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { EdgeRecords } from "./edge-records";
+import type { KeyStateClient } from "./key-state-client";
 import { loadKeyBundles, type KeyBundle } from "./key-bundles";
 
 export type ApiWithKeyspace = typeof apis.$inferSelect & { keyspace: typeof keyspaces.$inferSelect };
 
 /** KV writes run this many at a time when many keys are published at once. */
-const TOMBSTONE_CONCURRENCY = 25;
+const BULK_CONCURRENCY = 25;
 
 /**
  * Recoverable keys need an API that stores encrypted keys (the vault). Until an API opts in, asking to
@@ -25,7 +26,7 @@ export function requireEncryptedKeys(api: ApiWithKeyspace): void {
   }
 }
 
-export type ApiServiceOptions = { db: Db; edge: EdgeRecords; now: () => number };
+export type ApiServiceOptions = { db: Db; edge: EdgeRecords; keyState: KeyStateClient; now: () => number };
 
 export class ApiService {
   constructor(private readonly o: ApiServiceOptions) {}
@@ -55,27 +56,39 @@ export class ApiService {
   }
 
   /**
-   * Soft-deletes the API and its keys, then tombstones every key in KV before returning, so no key of a
-   * deleted API verifies beyond the revocation bound.
+   * Soft-deletes the API and its keys, then, before returning, tombstones every key in KV and tells the
+   * Durable Object of every key with limits or credits, so those see the revocation at once. Each key costs
+   * one KV write (and one object call if it has state): an API with more keys than a Worker request may
+   * make subrequests (1,000 on the paid plan) leaves the rest to expire from KV within five minutes.
    */
   async delete(api: ApiWithKeyspace): Promise<void> {
     const now = this.o.now();
     const live = and(eq(keys.keyspaceId, api.keyspaceId), isNull(keys.deletedAt));
-    const [, , hashes] = await this.o.db.batch([
+    const [, , deleted] = await this.o.db.batch([
       this.o.db.update(apis).set({ deletedAt: now, updatedAt: now }).where(and(eq(apis.id, api.id), eq(apis.workspaceId, api.workspaceId))),
       this.o.db
         .update(keys)
         .set({ deletedAt: now, updatedAt: now, revision: sql`${keys.revision} + 1` as unknown as number })
         .where(live),
       // Read in the same transaction as the update, so a key created concurrently is either deleted and
-      // tombstoned here or created after the API is gone (and then published as a tombstone by createKey).
+      // tombstoned here or created after the API is gone (and then never verifies: its API is deleted).
       this.o.db
-        .select({ hash: keys.hash })
+        .select({
+          id: keys.id,
+          hash: keys.hash,
+          revision: keys.revision,
+          hasState: sql<number>`(${keys.creditsRemaining} IS NOT NULL OR EXISTS (SELECT 1 FROM ratelimits r WHERE r.key_id = ${keys.id} OR (r.identity_id IS NOT NULL AND r.identity_id = ${keys.identityId})))`,
+        })
         .from(keys)
         .where(and(eq(keys.keyspaceId, api.keyspaceId), eq(keys.deletedAt, now))),
     ]);
-    for (let i = 0; i < hashes.length; i += TOMBSTONE_CONCURRENCY) {
-      await Promise.all(hashes.slice(i, i + TOMBSTONE_CONCURRENCY).map((h) => this.o.edge.publish(h.hash)));
+    for (let i = 0; i < deleted.length; i += BULK_CONCURRENCY) {
+      await Promise.all(
+        deleted.slice(i, i + BULK_CONCURRENCY).map(async (k) => {
+          if (k.hasState) await this.o.keyState.bump({ workspaceId: api.workspaceId, keyId: k.id }, k.revision);
+          await this.o.edge.tombstone(k.hash, k.revision);
+        }),
+      );
     }
   }
 
@@ -104,8 +117,8 @@ export class ApiService {
     const bundles = await loadKeyBundles(this.o.db, where, opts.limit + 1);
     const next = bundles.length > opts.limit ? bundles.pop() : undefined;
     if (opts.revalidate) {
-      for (let i = 0; i < bundles.length; i += TOMBSTONE_CONCURRENCY) {
-        await Promise.all(bundles.slice(i, i + TOMBSTONE_CONCURRENCY).map((b) => this.o.edge.publish(b.key.hash)));
+      for (let i = 0; i < bundles.length; i += BULK_CONCURRENCY) {
+        await Promise.all(bundles.slice(i, i + BULK_CONCURRENCY).map((b) => this.o.edge.publish(b.key.hash)));
       }
     }
     return next ? { bundles, cursor: next.key.id } : { bundles };

@@ -97,12 +97,32 @@ export class EdgeRecords {
     return record;
   }
 
-  /** Writes KV from D1's current state, retrying (KV takes about one write per key per second). */
+  /**
+   * Tombstones a key D1 has already marked deleted, without reloading it (bulk revocation: deleteApi).
+   * The delayed second write applies as for `publish`.
+   */
+  async tombstone(hash: string, revision: number): Promise<void> {
+    this.cache.delete(hash);
+    await this.put(hash, { v: 1, tombstone: true, revision });
+    this.cache.delete(hash);
+    if (this.o.republishDelayMs > 0) {
+      this.o.waitUntil(
+        new Promise((resolve) => setTimeout(resolve, this.o.republishDelayMs)).then(() => this.put(hash, { v: 1, tombstone: true, revision })),
+      );
+    }
+  }
+
+  /** Writes KV from D1's current state. */
   private async writeFromD1(hash: string, goneRevision: number): Promise<VerificationRecord | null> {
     const bundle = await loadKeyBundleByHash(this.o.db, hash);
     const record = bundle ? toVerificationRecord(bundle) : null;
-    const entry: EdgeEntry = record ? { v: 1, record } : { v: 1, tombstone: true, revision: bundle?.key.revision ?? goneRevision };
-    const ttl = record ? RECORD_TTL_SECONDS : TOMBSTONE_TTL_SECONDS;
+    await this.put(hash, record ? { v: 1, record } : { v: 1, tombstone: true, revision: bundle?.key.revision ?? goneRevision });
+    return record;
+  }
+
+  /** Writes one entry, retrying (KV takes about one write per key per second); failures are logged. */
+  private async put(hash: string, entry: EdgeEntry): Promise<void> {
+    const ttl = "record" in entry ? RECORD_TTL_SECONDS : TOMBSTONE_TTL_SECONDS;
     for (let attempt = 1; attempt <= PUBLISH_ATTEMPTS; attempt++) {
       try {
         await this.o.kv.put(kvKey(hash), JSON.stringify(entry), { expirationTtl: ttl });
@@ -112,7 +132,6 @@ export class EdgeRecords {
         if (attempt < PUBLISH_ATTEMPTS) await new Promise((resolve) => setTimeout(resolve, PUBLISH_RETRY_MS));
       }
     }
-    return record;
   }
 
   /** A KV read that fails or returns something unreadable is a miss: D1 answers instead. */

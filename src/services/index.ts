@@ -72,7 +72,7 @@ export class Services {
   }
 
   get apis(): ApiService {
-    return this.lazy("apis", () => new ApiService({ db: this.db, edge: this.edge, now: this.now }));
+    return this.lazy("apis", () => new ApiService({ db: this.db, edge: this.edge, keyState: this.keyState, now: this.now }));
   }
 
   get verifier(): VerifyService {
