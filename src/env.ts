@@ -13,7 +13,7 @@ const intString = (fallback: number) =>
     .transform((v) => (v === undefined ? fallback : Number(v)));
 
 export const ConfigSchema = z.object({
-  /** Isolate cache TTL for verification records (ms); half of the revocation bound. 0 disables it. */
+  /** Isolate cache TTL for verification records (ms); with KV propagation, the revocation bound. 0 disables it. */
   VERIFY_CACHE_TTL_MS: intString(DEFAULT_CACHE_TTL_MS),
   /** Delay of the second KV publish of a mutation (ms), which closes the back-fill race. 0 disables it. */
   EDGE_REPUBLISH_DELAY_MS: intString(1500),

@@ -103,6 +103,18 @@ describe("malformed requests", () => {
     }
   });
 
+  it("deeply nested meta is a 400, not a stack overflow later", async () => {
+    const h = await Harness.init();
+    let deep: unknown = 1;
+    for (let i = 0; i < 5000; i++) deep = { a: deep };
+    const res = await h.post("/v2/keys.createKey", `{"apiId":"${h.apiId}","meta":${JSON.stringify(deep)}}`);
+    expectBadRequest(res, "deep meta");
+    expect(res.body.error.errors.map((e: { location: string }) => e.location)).toContain("body.meta");
+    let ok: unknown = "leaf";
+    for (let i = 0; i < 31; i++) ok = { a: ok };
+    expect((await h.post("/v2/keys.createKey", { apiId: h.apiId, meta: ok })).status).toBe(200);
+  });
+
   it("no generated garbage produces a 500", async () => {
     const h = await Harness.init();
     const { keyId, key } = await h.createKey();
