@@ -29,7 +29,7 @@ export type SecuritySpec = {
   denied?: "403" | "404" | "verify-not-found";
 };
 
-const UNRELATED_PERMISSION = "identity.*.read_identity";
+const UNRELATED_PERMISSION = "api.*.read_analytics";
 
 async function expectDenied(spec: SecuritySpec, res: { status: number; body: any }): Promise<void> {
   if (spec.denied === "verify-not-found") {

@@ -86,7 +86,12 @@ export class VerifyService {
       try {
         const result = await this.o.limiter.limit(objectName, identityInput);
         identityResults = result.results;
-        if (!result.passed) return { kind: "decided", code: "RATE_LIMITED", limits: present(identityLimits, identityResults) };
+        if (!result.passed) {
+          // The refusal came from limits in this record: if the record is stale (the identity's limits may
+          // have been raised or removed), decide again from D1 instead of refusing on old settings.
+          if (await this.o.keyState.isStale(key, record.revision)) return { kind: "stale" };
+          return { kind: "decided", code: "RATE_LIMITED", limits: present(identityLimits, identityResults) };
+        }
       } catch (err) {
         logFailure("identity rate limiter failed; admitting without identity limits", { keyId: record.keyId }, err);
         identityLimits.length = 0;
