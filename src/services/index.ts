@@ -6,8 +6,10 @@ import { createDb, type Db } from "../db/client";
 import type { Config } from "../env";
 import { ApiService } from "./apis";
 import { EdgeRecords } from "./edge-records";
+import { IdentityService } from "./identities";
 import { DurableKeyStateClient, DurableLimiterClient, type KeyStateClient, type LimiterClient } from "./key-state-client";
 import { KeyService } from "./keys";
+import { RatelimitService } from "./ratelimit";
 import { VerifyService } from "./verify";
 
 export type Clock = { now(): number };
@@ -73,6 +75,14 @@ export class Services {
 
   get apis(): ApiService {
     return this.lazy("apis", () => new ApiService({ db: this.db, edge: this.edge, keyState: this.keyState, now: this.now }));
+  }
+
+  get identities(): IdentityService {
+    return this.lazy("identities", () => new IdentityService({ db: this.db, edge: this.edge, keyState: this.keyState, now: this.now }));
+  }
+
+  get ratelimits(): RatelimitService {
+    return this.lazy("ratelimits", () => new RatelimitService({ db: this.db, limiter: this.limiter, now: this.now }));
   }
 
   get verifier(): VerifyService {
