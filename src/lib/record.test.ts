@@ -76,8 +76,8 @@ describe("needsKeyState", () => {
   });
 
   it("is true with credits, even zero remaining", () => {
-    expect(needsKeyState(record({ credits: { remaining: 0 } }))).toBe(true);
-    expect(needsKeyState(record({ credits: { remaining: 5, refill: { interval: "daily", amount: 5 } } }))).toBe(true);
+    expect(needsKeyState(record({ credits: { remaining: 0, lastRefillAt: 0 } }))).toBe(true);
+    expect(needsKeyState(record({ credits: { remaining: 5, lastRefillAt: 0, refill: { amount: 5 } } }))).toBe(true);
   });
 
   it("is true with key-level ratelimits", () => {
