@@ -2,19 +2,17 @@
  * APIs and their keyspaces. Every query is scoped by workspace: an API of another workspace is reported
  * exactly like a missing one.
  */
-import { and, eq, gte, isNull, sql } from "drizzle-orm";
+import { and, eq, gte, isNull } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { apis, identities, keys, keyspaces } from "../db/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { EdgeRecords } from "./edge-records";
+import { affectedKeyColumns, nextRevision, republishKeys } from "./key-fanout";
 import type { KeyStateClient } from "./key-state-client";
 import { loadKeyBundles, type KeyBundle } from "./key-bundles";
 
 export type ApiWithKeyspace = typeof apis.$inferSelect & { keyspace: typeof keyspaces.$inferSelect };
-
-/** KV writes run this many at a time when many keys are published at once. */
-const BULK_CONCURRENCY = 25;
 
 /**
  * Recoverable keys need an API that stores encrypted keys (the vault). Until an API opts in, asking to
@@ -68,28 +66,16 @@ export class ApiService {
       this.o.db.update(apis).set({ deletedAt: now, updatedAt: now }).where(and(eq(apis.id, api.id), eq(apis.workspaceId, api.workspaceId))),
       this.o.db
         .update(keys)
-        .set({ deletedAt: now, updatedAt: now, revision: sql`${keys.revision} + 1` as unknown as number })
+        .set({ deletedAt: now, updatedAt: now, revision: nextRevision })
         .where(live),
       // Read in the same transaction as the update, so a key created concurrently is either deleted and
       // tombstoned here or created after the API is gone (and then never verifies: its API is deleted).
       this.o.db
-        .select({
-          id: keys.id,
-          hash: keys.hash,
-          revision: keys.revision,
-          hasState: sql<number>`(${keys.creditsRemaining} IS NOT NULL OR EXISTS (SELECT 1 FROM ratelimits r WHERE r.key_id = ${keys.id} OR (r.identity_id IS NOT NULL AND r.identity_id = ${keys.identityId})))`,
-        })
+        .select(affectedKeyColumns)
         .from(keys)
         .where(and(eq(keys.keyspaceId, api.keyspaceId), eq(keys.deletedAt, now))),
     ]);
-    for (let i = 0; i < deleted.length; i += BULK_CONCURRENCY) {
-      await Promise.all(
-        deleted.slice(i, i + BULK_CONCURRENCY).map(async (k) => {
-          if (k.hasState) await this.o.keyState.bump({ workspaceId: api.workspaceId, keyId: k.id }, k.revision);
-          await this.o.edge.tombstone(k.hash, k.revision);
-        }),
-      );
-    }
+    await republishKeys(this.o, api.workspaceId, deleted, { tombstone: true });
   }
 
   /** One page of the API's live keys, oldest first, optionally only those of one identity. */
@@ -117,9 +103,9 @@ export class ApiService {
     const bundles = await loadKeyBundles(this.o.db, where, opts.limit + 1);
     const next = bundles.length > opts.limit ? bundles.pop() : undefined;
     if (opts.revalidate) {
-      for (let i = 0; i < bundles.length; i += BULK_CONCURRENCY) {
-        await Promise.all(bundles.slice(i, i + BULK_CONCURRENCY).map((b) => this.o.edge.publish(b.key.hash)));
-      }
+      // The records are rebuilt from D1 as they are: no revision changes, so no object needs telling.
+      const listed = bundles.map((b) => ({ id: b.key.id, hash: b.key.hash, revision: b.key.revision, hasState: false }));
+      await republishKeys(this.o, api.workspaceId, listed);
     }
     return next ? { bundles, cursor: next.key.id } : { bundles };
   }

@@ -16,14 +16,12 @@ import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { EdgeRecords } from "./edge-records";
 import { parseMeta, toRatelimitConfig } from "./key-bundles";
+import { affectedKeyColumns, nextRevision, republishKeys, type AffectedKey } from "./key-fanout";
 import type { KeyStateClient } from "./key-state-client";
 import type { IdentityView } from "./key-views";
 import type { RatelimitInput } from "./keys";
 
 type Stmt = BatchItem<"sqlite">;
-
-/** KV writes (and object notices) run this many at a time when many keys are republished. */
-const BULK_CONCURRENCY = 25;
 
 export type Identity = { row: IdentityRow; ratelimits: RatelimitRow[] };
 
@@ -38,9 +36,6 @@ export type UpdateIdentityInput = {
   meta?: Record<string, unknown> | null | undefined;
   ratelimits?: RatelimitInput[] | undefined;
 };
-
-/** A key of the identity, as read in the batch that changed the identity. */
-type AffectedKey = { id: string; hash: string; revision: number; hasState: number | boolean };
 
 export type IdentityServiceOptions = { db: Db; edge: EdgeRecords; keyState: KeyStateClient; now: () => number };
 
@@ -163,40 +158,25 @@ export class IdentityService {
   private bumpKeys(workspaceId: string, identityId: string, now: number): Stmt {
     return this.o.db
       .update(keys)
-      .set({ revision: sql`${keys.revision} + 1` as unknown as number, updatedAt: now })
+      .set({ revision: nextRevision, updatedAt: now })
       .where(and(eq(keys.identityId, identityId), eq(keys.workspaceId, workspaceId)));
   }
 
-  /**
-   * The live keys of the identity with their (already bumped) revision, and whether verifies of the key
-   * went through its object on the key's own account (credits or key-level limits).
-   */
+  /** The live keys of the identity, with their (already bumped) revisions. */
   private selectKeys(workspaceId: string, identityId: string) {
     return this.o.db
-      .select({
-        id: keys.id,
-        hash: keys.hash,
-        revision: keys.revision,
-        hasState: sql<number>`(${keys.creditsRemaining} IS NOT NULL OR EXISTS (SELECT 1 FROM ratelimits r WHERE r.key_id = ${keys.id}))`.as("has_state"),
-      })
+      .select(affectedKeyColumns)
       .from(keys)
       .where(and(eq(keys.identityId, identityId), eq(keys.workspaceId, workspaceId), isNull(keys.deletedAt)));
   }
 
   /**
-   * Publishes each key's new record and, for keys whose verifies went through their object before the
-   * change (own state, or limits of this identity), tells the object the new revision first, so a stale
-   * record elsewhere is refused by the object at once instead of lasting until its KV entry expires.
+   * Publishes each key's new record. Keys whose verifies went through their object before the change (own
+   * state, or limits of this identity) tell the object the new revision first, so a stale record elsewhere
+   * is refused by the object at once instead of lasting until its KV entry expires.
    */
-  private async republish(workspaceId: string, affected: AffectedKey[], identityHadLimits: boolean): Promise<void> {
-    for (let i = 0; i < affected.length; i += BULK_CONCURRENCY) {
-      await Promise.all(
-        affected.slice(i, i + BULK_CONCURRENCY).map(async (k) => {
-          if (identityHadLimits || Boolean(k.hasState)) await this.o.keyState.bump({ workspaceId, keyId: k.id }, k.revision);
-          await this.o.edge.publish(k.hash, k.revision);
-        }),
-      );
-    }
+  private republish(workspaceId: string, affected: AffectedKey[], identityHadLimits: boolean): Promise<void> {
+    return republishKeys(this.o, workspaceId, affected, { bumpAll: identityHadLimits });
   }
 
   private insertRatelimit(workspaceId: string, identityId: string, rl: RatelimitInput, now: number) {
