@@ -1,0 +1,71 @@
+/**
+ * Building blocks shared by everything that attaches permissions and roles (keys.createKey, keys.add/set
+ * Permissions and Roles, permissions.createRole, setRolePermissions). Permissions are addressed by slug,
+ * roles by id or name, always within one workspace. D1 caps bound parameters at 100 per statement, so lists
+ * are chunked.
+ */
+import { and, eq, inArray, or } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import type { Db } from "../db/client";
+import { permissions, roles } from "../db/schema";
+import { ApiError } from "../lib/errors";
+import { newId } from "../lib/ids";
+
+type Stmt = BatchItem<"sqlite">;
+
+/** Leaves room for the other parameters of a statement under D1's cap of 100. */
+export const SLUG_CHUNK = 90;
+
+export function chunks<T>(items: readonly T[], size = SLUG_CHUNK): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** The workspace's permissions with these slugs (id and slug), in one round trip per 90 slugs. */
+export async function findPermissions(db: Db, workspaceId: string, slugs: readonly string[]): Promise<Array<typeof permissions.$inferSelect>> {
+  const unique = [...new Set(slugs)];
+  if (unique.length === 0) return [];
+  const parts = chunks(unique).map((part) =>
+    db.select().from(permissions).where(and(eq(permissions.workspaceId, workspaceId), inArray(permissions.slug, part))),
+  );
+  const results = await db.batch(parts as [(typeof parts)[number], ...(typeof parts)[number][]]);
+  return results.flat();
+}
+
+/** Slugs of `wanted` the workspace does not have yet. */
+export async function missingPermissionSlugs(db: Db, workspaceId: string, wanted: readonly string[]): Promise<string[]> {
+  const have = new Set((await findPermissions(db, workspaceId, wanted)).map((p) => p.slug));
+  return [...new Set(wanted)].filter((slug) => !have.has(slug));
+}
+
+/** Statements that create the given slugs as permissions (name = slug), ignoring any that exist by then. */
+export function createPermissionStatements(db: Db, workspaceId: string, slugs: readonly string[], now: number): Stmt[] {
+  return [...new Set(slugs)].map((slug) =>
+    db
+      .insert(permissions)
+      .values({ id: newId("perm", now), workspaceId, name: slug, slug, createdAt: now })
+      .onConflictDoNothing({ target: [permissions.workspaceId, permissions.slug] }),
+  );
+}
+
+/**
+ * The workspace's roles named by id or name, in the order asked. A role that does not exist is a 404
+ * (`role_not_found`), naming it, before anything is written.
+ */
+export async function resolveRoles(db: Db, workspaceId: string, refs: readonly string[]): Promise<Array<typeof roles.$inferSelect>> {
+  const unique = [...new Set(refs)];
+  if (unique.length === 0) return [];
+  const parts = chunks(unique, 45).map((part) =>
+    db
+      .select()
+      .from(roles)
+      .where(and(eq(roles.workspaceId, workspaceId), or(inArray(roles.id, part), inArray(roles.name, part)))),
+  );
+  const found = (await db.batch(parts as [(typeof parts)[number], ...(typeof parts)[number][]])).flat();
+  return unique.map((ref) => {
+    const role = found.find((r) => r.id === ref) ?? found.find((r) => r.name === ref);
+    if (!role) throw new ApiError("ROLE_NOT_FOUND", `The role ${ref} does not exist.`);
+    return role;
+  });
+}
