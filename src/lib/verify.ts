@@ -1,4 +1,5 @@
 import type { VerificationRecord } from "./record";
+import { evaluatePermissionQuery, type PermissionQuery } from "./permission-query";
 import { grantsFor, hasAny } from "./root-permissions";
 
 export const VERIFY_CODES = [
@@ -26,12 +27,14 @@ export function isExpired(expires: number | undefined, now: number): boolean {
 /**
  * The pure verification decision, in Unkey's order: not found (missing, deleted, another workspace's, or a
  * root key without `verify_key` on its API, which must look the same so existence does not leak) → disabled
- * → expired. Limits and credits are applied after this, by the key's Durable Object.
+ * → expired → the permission query (`required`, exact slugs, direct and through roles). Limits and credits
+ * are applied after this, by the key's Durable Object.
  */
 export function decideVerification(
   record: VerificationRecord | null,
   principal: Pick<Principal, "workspaceId" | "permissions">,
   now: number,
+  required?: PermissionQuery,
 ): Decision {
   if (!record || !record.apiId || record.workspaceId !== principal.workspaceId) {
     return { valid: false, code: "NOT_FOUND" };
@@ -41,6 +44,9 @@ export function decideVerification(
   }
   if (!record.enabled) return { valid: false, code: "DISABLED" };
   if (isExpired(record.expires, now)) return { valid: false, code: "EXPIRED" };
+  if (required && !evaluatePermissionQuery(required, new Set(record.permissions)).ok) {
+    return { valid: false, code: "INSUFFICIENT_PERMISSIONS" };
+  }
   return { valid: true };
 }
 

@@ -9,6 +9,7 @@ import { keys } from "../db/schema";
 import { ApiError } from "../lib/errors";
 import { hashKey } from "../lib/hash";
 import type { LimitOutcome } from "../lib/key-verify";
+import { parsePermissionQuery, type PermissionQuery } from "../lib/permission-query";
 import { planLimits, type PlannedLimit, type RequestedLimit } from "../lib/limits-plan";
 import { needsKeyState, type VerificationRecord } from "../lib/record";
 import type { NamedLimitRequest } from "../lib/ratelimit";
@@ -20,6 +21,8 @@ import { toVerifyView, type VerifyView } from "./key-views";
 
 export type VerifyRequest = {
   key: string;
+  /** A permission query (`a AND (b OR c)`) the key must satisfy. */
+  permissions?: string | undefined;
   credits?: { cost: number } | undefined;
   ratelimits?: RequestedLimit[] | undefined;
 };
@@ -41,12 +44,13 @@ export class VerifyService {
   constructor(private readonly o: VerifyServiceOptions) {}
 
   async verify(principal: Principal, req: VerifyRequest): Promise<VerifyView> {
+    const required = req.permissions === undefined ? undefined : parseQuery(req.permissions);
     const hash = await hashKey(req.key);
     let record = await this.o.edge.lookup(hash);
     // A stale record is reloaded once; a second "stale" can only be a concurrent mutation, and then the
     // freshly loaded D1 row is the answer.
     for (let attempt = 0; ; attempt++) {
-      const decision = decideVerification(record, principal, this.o.now());
+      const decision = decideVerification(record, principal, this.o.now(), required);
       if (!decision.valid || !record) return toVerifyView(record, decision);
       if (!needsKeyState(record) && !req.ratelimits?.length) return this.valid(record);
       const plan = planLimits(record, req.ratelimits);
@@ -146,6 +150,17 @@ export class VerifyService {
         .catch((err: unknown) => logFailure("lastUsedAt write failed", { keyId: record.keyId }, err)),
     );
   }
+}
+
+/** A syntax error in the query is the caller's mistake: a 400 that says where. */
+function parseQuery(text: string): PermissionQuery {
+  const parsed = parsePermissionQuery(text);
+  if (!parsed.ok) {
+    throw new ApiError("PERMISSIONS_QUERY_SYNTAX_ERROR", `The permissions query is invalid: ${parsed.error.message}.`, [
+      { location: "body.permissions", message: parsed.error.message },
+    ]);
+  }
+  return parsed.query;
 }
 
 function toRequest(l: PlannedLimit): NamedLimitRequest {

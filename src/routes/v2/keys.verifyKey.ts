@@ -3,6 +3,7 @@ import type { App } from "../../app";
 import { requireRootKey } from "../../middleware/root-key";
 import { meta, ROOT_KEY_SECURITY } from "../route";
 import { MAX_DURATION_MS } from "../../lib/limiter-protocol";
+import { MAX_QUERY_LENGTH } from "../../lib/permission-query";
 import { envelope, errorResponses, jsonBody, KeyPlaintext, ok, uniqueNames, VerifyKeyData } from "../schemas";
 
 export const operationId = "keys.verifyKey";
@@ -11,6 +12,10 @@ const Body = z
   .strictObject({
     key: KeyPlaintext.openapi({ description: "The key to verify.", example: "sk_5j1Bo8..." }),
     tags: z.array(z.string().min(1).max(512)).max(20).optional().openapi({ description: "Labels for analytics." }),
+    permissions: z.string().min(1).max(MAX_QUERY_LENGTH).optional().openapi({
+      description: "A permission query the key must satisfy: slugs, AND, OR and parentheses; AND binds tighter than OR.",
+      example: "documents.read AND (documents.write OR admin)",
+    }),
     credits: z
       .strictObject({ cost: z.number().int().min(0).max(1e12).openapi({ description: "Credits to spend; 0 only checks." }) })
       .optional()
@@ -56,8 +61,8 @@ export type KeysVerifyKeyResponse = z.infer<typeof Response>;
 export function register(app: App): void {
   app.openapi(route, async (c) => {
     const principal = await requireRootKey(c);
-    const { key, credits, ratelimits } = c.req.valid("json");
-    const data = await c.get("services").verifier.verify(principal, { key, credits, ratelimits });
+    const { key, permissions, credits, ratelimits } = c.req.valid("json");
+    const data = await c.get("services").verifier.verify(principal, { key, permissions, credits, ratelimits });
     return c.json({ meta: meta(c), data }, 200);
   });
 }
