@@ -56,10 +56,16 @@ export async function rootKeyPlan(opts: {
     },
   ];
   const slugs = [...new Set(opts.permissions)];
-  for (const slug of slugs) {
+  // Multi-row inserts, 20 rows (100 parameters) each: a plan stays a few dozen statements even for
+  // 1,000 permissions, well inside D1's per-invocation query limit.
+  const rowsPerInsert = Math.floor(MAX_PARAMS / 5);
+  for (let i = 0; i < slugs.length; i += rowsPerInsert) {
+    const part = slugs.slice(i, i + rowsPerInsert);
     statements.push({
-      sql: "INSERT OR IGNORE INTO permissions (id, workspace_id, name, slug, created_at) VALUES (?, ?, ?, ?, ?)",
-      params: [newId("perm", opts.now), INTERNAL_WORKSPACE_ID, slug, slug, opts.now],
+      sql:
+        "INSERT OR IGNORE INTO permissions (id, workspace_id, name, slug, created_at) VALUES " +
+        part.map(() => "(?, ?, ?, ?, ?)").join(", "),
+      params: part.flatMap((slug) => [newId("perm", opts.now), INTERNAL_WORKSPACE_ID, slug, slug, opts.now]),
     });
   }
   const chunk = MAX_PARAMS - 3;

@@ -46,6 +46,8 @@ export const ROOT_ACTIONS = {
     "remove_permission_from_role",
   ],
   identity: ["create_identity", "read_identity", "update_identity", "delete_identity"],
+  /** Latch's own: managing root keys (Unkey does this only in its dashboard). */
+  rootkey: ["create_root_key", "read_root_key", "delete_root_key"],
 } as const;
 
 export type RootResourceType = keyof typeof ROOT_ACTIONS;
@@ -65,4 +67,41 @@ export function grantsFor<T extends RootResourceType>(type: T, action: RootActio
 export function hasAny(held: ReadonlySet<string> | readonly string[], wanted: readonly string[]): boolean {
   const set = held instanceof Set ? held : new Set(held);
   return wanted.some((w) => set.has(w));
+}
+
+/**
+ * Types whose permissions may name one resource (`api.<apiId>.…`, `ratelimit.<namespaceId>.…`). Every
+ * handler checks the other types only as `type.*.action`, so a specific id there could never grant anything.
+ */
+export const SCOPED_ROOT_TYPES: readonly RootResourceType[] = ["api", "ratelimit"];
+
+export type RootTuple = { type: RootResourceType; id: string; action: string };
+
+/**
+ * Parses a permission a root key may be given: `<type>.<id|*>.<action>` with a known type and action of
+ * that type, and an id of `[a-zA-Z0-9_]` (at most 255) or `*`; a specific id only for a scoped type.
+ * Returns the tuple, or a message saying what is wrong.
+ */
+export function parseRootPermission(permission: string): RootTuple | { error: string } {
+  const parts = permission.split(".");
+  if (parts.length !== 3) return { error: "expected <type>.<id|*>.<action>" };
+  const [type, id, action] = parts as [string, string, string];
+  if (!Object.hasOwn(ROOT_ACTIONS, type)) return { error: `unknown resource type "${type}"` };
+  const t = type as RootResourceType;
+  if (!(ROOT_ACTIONS[t] as readonly string[]).includes(action)) return { error: `unknown action "${action}" for ${t}` };
+  if (id !== "*" && !/^[a-zA-Z0-9_]{1,255}$/.test(id)) return { error: "the id must be * or letters, digits and underscores" };
+  if (id !== "*" && !SCOPED_ROOT_TYPES.includes(t)) return { error: `${t} permissions apply to every resource: use ${t}.*.${action}` };
+  return { type: t, id, action };
+}
+
+/**
+ * The requested tuples `held` does not cover, in request order. A holder can pass on what it holds exactly,
+ * and its wildcard `type.*.action` covers `type.<id>.action` for any id, because that is exactly what the
+ * wildcard already lets it do. Nothing else is covered, so a root key can never mint one stronger than itself.
+ */
+export function notGrantable(held: ReadonlySet<string> | readonly string[], requested: readonly RootTuple[]): string[] {
+  const set = held instanceof Set ? held : new Set(held);
+  return requested
+    .filter((t) => !set.has(`${t.type}.${t.id}.${t.action}`) && !set.has(`${t.type}.*.${t.action}`))
+    .map((t) => `${t.type}.${t.id}.${t.action}`);
 }

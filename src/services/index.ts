@@ -8,8 +8,11 @@ import { ApiService } from "./apis";
 import { EdgeRecords } from "./edge-records";
 import { IdentityService } from "./identities";
 import { DurableKeyStateClient, DurableLimiterClient, type KeyStateClient, type LimiterClient } from "./key-state-client";
+import { KeyRbacService } from "./key-rbac";
 import { KeyService } from "./keys";
 import { RatelimitService } from "./ratelimit";
+import { RootKeyService } from "./root-keys";
+import { RbacService } from "./rbac";
 import { VerifyService } from "./verify";
 
 export type Clock = { now(): number };
@@ -73,6 +76,10 @@ export class Services {
     return this.lazy("keys", () => new KeyService({ db: this.db, edge: this.edge, keyState: this.keyState, now: this.now }));
   }
 
+  get keyRbac(): KeyRbacService {
+    return this.lazy("keyRbac", () => new KeyRbacService({ db: this.db, edge: this.edge, keyState: this.keyState, now: this.now }));
+  }
+
   get apis(): ApiService {
     return this.lazy("apis", () => new ApiService({ db: this.db, edge: this.edge, keyState: this.keyState, now: this.now }));
   }
@@ -81,8 +88,16 @@ export class Services {
     return this.lazy("identities", () => new IdentityService({ db: this.db, edge: this.edge, keyState: this.keyState, now: this.now }));
   }
 
+  get rbac(): RbacService {
+    return this.lazy("rbac", () => new RbacService({ db: this.db, edge: this.edge, keyState: this.keyState, now: this.now }));
+  }
+
   get ratelimits(): RatelimitService {
     return this.lazy("ratelimits", () => new RatelimitService({ db: this.db, limiter: this.limiter, now: this.now }));
+  }
+
+  get rootKeys(): RootKeyService {
+    return this.lazy("rootKeys", () => new RootKeyService({ db: this.db, d1: this.o.env.DB, edge: this.edge, now: this.now }));
   }
 
   get verifier(): VerifyService {

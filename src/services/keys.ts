@@ -16,6 +16,7 @@ import type { RefillConfig } from "../lib/record";
 import { patchCredits, type CreditOperation, type CreditState, type RefillState } from "../lib/usage";
 import type { EdgeRecords } from "./edge-records";
 import { loadKeyBundleById, loadKeyBundles, rowCredits, type KeyBundle } from "./key-bundles";
+import { grantStatements, type KeyGrants } from "./key-rbac";
 
 /** A key that belongs to an API (every customer key; root keys have none). */
 export type ApiKeyBundle = KeyBundle & { apiId: string };
@@ -37,6 +38,8 @@ export type CreateKeyInput = {
   externalId?: string | undefined;
   credits?: CreditsInput | undefined;
   ratelimits?: RatelimitInput[] | undefined;
+  /** Permissions and roles, already checked by `KeyRbacService.resolveGrants`; linked in the same batch. */
+  grants?: KeyGrants | undefined;
 };
 
 /** Omitted field = unchanged, `null` = cleared (Unkey's updateKey semantics). */
@@ -99,6 +102,7 @@ export class KeyService {
       }),
     );
     for (const rl of input.ratelimits ?? []) stmts.push(this.insertRatelimit(api.workspaceId, keyId, rl, now));
+    if (input.grants) stmts.push(...grantStatements(db, api.workspaceId, keyId, input.grants, now));
     await db.batch(stmts as [Stmt, ...Stmt[]]);
     // Nothing to publish: a new key's first verify anywhere misses KV and reads D1. Only a negative entry
     // this isolate may hold for the hash must go (and no KV write can fail after the key exists).

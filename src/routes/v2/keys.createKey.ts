@@ -5,6 +5,8 @@ import { requireRootKey } from "../../middleware/root-key";
 import { requireEncryptedKeys } from "../../services/apis";
 import { requirePermission } from "../../services/root-auth";
 import { meta, ROOT_KEY_SECURITY } from "../route";
+import { PermissionRef } from "./keys.addPermissions";
+import { RoleRef } from "./keys.addRoles";
 import {
   envelope,
   errorResponses,
@@ -42,6 +44,13 @@ const Body = z
       .optional()
       .openapi({ description: "Usage credits; `remaining: null` means unlimited." }),
     ratelimits: z.array(RatelimitRequest).max(50).superRefine(uniqueNames).optional(),
+    permissions: z.array(PermissionRef).max(1000).optional().openapi({
+      description:
+        "Permission slugs to grant directly (needs rbac.*.add_permission_to_key). Missing slugs are created, which needs rbac.*.create_permission.",
+    }),
+    roles: z.array(RoleRef).max(100).optional().openapi({
+      description: "Roles to grant, by id or name (needs rbac.*.add_role_to_key). Each must exist (404 otherwise).",
+    }),
     enabled: z.boolean().default(true),
     recoverable: z.boolean().default(false).openapi({
       description: "Keep an encrypted copy so the key can be shown again; the API must store encrypted keys.",
@@ -73,7 +82,7 @@ export type KeysCreateKeyResponse = z.infer<typeof Response>;
 export function register(app: App): void {
   app.openapi(route, async (c) => {
     const principal = await requireRootKey(c);
-    const { apiId, recoverable, ...input } = c.req.valid("json");
+    const { apiId, recoverable, permissions, roles, ...input } = c.req.valid("json");
     const services = c.get("services");
     const api = await services.apis.get(principal.workspaceId, apiId);
     requirePermission(principal, grantsFor("api", "create_key", api.id));
@@ -81,7 +90,10 @@ export function register(app: App): void {
       requirePermission(principal, grantsFor("api", "encrypt_key", api.id));
       requireEncryptedKeys(api);
     }
-    const data = await services.keys.create(api, input);
+    if (permissions?.length) requirePermission(principal, grantsFor("rbac", "add_permission_to_key"));
+    if (roles?.length) requirePermission(principal, grantsFor("rbac", "add_role_to_key"));
+    const grants = permissions?.length || roles?.length ? await services.keyRbac.resolveGrants(principal, { permissions, roles }) : undefined;
+    const data = await services.keys.create(api, { ...input, grants });
     return c.json({ meta: meta(c), data }, 200);
   });
 }

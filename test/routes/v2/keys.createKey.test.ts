@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { KeysCreateKeyResponse } from "../../../src/routes/v2/keys.createKey";
 import type { KeysGetKeyResponse } from "../../../src/routes/v2/keys.getKey";
@@ -249,6 +250,30 @@ describe("keys.createKey", () => {
       expect(v.data).toMatchObject({ valid: true, code: "VALID", keyId: created.data.keyId });
       expect(v.data.credits).toBeLessThanOrEqual(7);
     });
+
+    it("permissions (missing slugs created) and roles are attached with the key, and verify sees them at once", async () => {
+      const h = await Harness.init();
+      const role = await h.post("/v2/permissions.createRole", { name: "editor", permissions: ["documents.write", "documents.read"] });
+      expect(role.status, JSON.stringify(role.body)).toBe(200);
+      const { keyId, key } = await h.createKey({ permissions: ["documents.read", "billing.view", "billing.view"], roles: ["editor"] });
+      const data = await getKey(h, keyId);
+      expect(data.permissions).toEqual(["billing.view", "documents.read", "documents.write"]);
+      expect(data.roles).toEqual(["editor"]);
+      const verify = await h.post("/v2/keys.verifyKey", { key, permissions: "billing.view AND documents.write" });
+      expect(verify.body.data).toMatchObject({ valid: true, code: "VALID", roles: ["editor"] });
+      // Each slug exists once in the workspace, however many keys name it.
+      await h.createKey({ permissions: ["billing.view"] });
+      const slugs = await env.DB.prepare("SELECT slug FROM permissions WHERE workspace_id = ? ORDER BY slug").bind(h.workspaceId).all<{ slug: string }>();
+      expect(slugs.results.map((r) => r.slug)).toEqual(["billing.view", "documents.read", "documents.write"]);
+    });
+
+    it("the SDK creates a key with permissions and roles (by id)", async () => {
+      const h = await Harness.init();
+      const role = await h.post("/v2/permissions.createRole", { name: "viewer" });
+      const created = await h.sdk().keys.createKey({ apiId: h.apiId, permissions: ["sdk.read"], roles: [role.body.data.roleId] });
+      const got = await h.sdk().keys.getKey({ keyId: created.data.keyId });
+      expect(got.data).toMatchObject({ permissions: ["sdk.read"], roles: ["viewer"] });
+    });
   });
 
   describe("errors", () => {
@@ -290,8 +315,11 @@ describe("keys.createKey", () => {
       await expectInvalid(h, { meta: 5 }, "body.meta");
       await expectInvalid(h, { name: "" }, "body.name");
       await expectInvalid(h, { externalId: "has space" }, "body.externalId");
-      await expectInvalid(h, { permissions: ["documents.read"] }, "body.permissions");
-      await expectInvalid(h, { roles: ["admin"] }, "body.roles");
+      await expectInvalid(h, { permissions: ["has space"] }, "body.permissions[0]");
+      await expectInvalid(h, { permissions: ["x".repeat(129)] }, "body.permissions[0]");
+      await expectInvalid(h, { permissions: Array.from({ length: 1001 }, (_, i) => `p${i}`) }, "body.permissions");
+      await expectInvalid(h, { roles: [""] }, "body.roles[0]");
+      await expectInvalid(h, { roles: Array.from({ length: 101 }, (_, i) => `r${i}`) }, "body.roles");
       await expectInvalid(h, { enabled: "yes" }, "body.enabled");
       // The boundary itself is fine.
       const ok = await h.post("/v2/keys.createKey", { apiId: h.apiId, expires: 4_102_444_800_000, prefix: "a".repeat(16) });
@@ -320,6 +348,48 @@ describe("keys.createKey", () => {
       const list = await h.post("/v2/apis.listKeys", { apiId: h.apiId, externalId });
       expect(list.status).toBe(200);
       expect(list.body.data).toEqual([]);
+    });
+
+    it("404 role_not_found for a role the workspace does not have; no key or permission is created", async () => {
+      const h = await Harness.init();
+      const theirs = await Harness.init();
+      await theirs.post("/v2/permissions.createRole", { name: "theirs" });
+      for (const roles of [["ghost"], ["theirs"]]) {
+        const res = await h.post("/v2/keys.createKey", { apiId: h.apiId, externalId: "refused_role", permissions: ["would.be.created"], roles });
+        expect(res.status).toBe(404);
+        expect(res.body.error.type).toBe("https://unkey.com/docs/errors/unkey/data/role_not_found");
+        expect(res.body.error.detail).toContain(roles[0]);
+      }
+      const list = await h.post("/v2/apis.listKeys", { apiId: h.apiId });
+      expect(list.body.data).toEqual([]);
+      const perms = await env.DB.prepare("SELECT count(*) AS n FROM permissions WHERE workspace_id = ?").bind(h.workspaceId).first<{ n: number }>();
+      expect(perms!.n).toBe(0);
+    });
+
+    it("permissions need add_permission_to_key (and create_permission for new slugs); roles need add_role_to_key", async () => {
+      const h = await Harness.init();
+      await h.post("/v2/permissions.createRole", { name: "r" });
+      await h.createKey({ permissions: ["exists"] });
+      const createOnly = await h.createRootKey(["api.*.create_key"]);
+      const adder = await h.createRootKey(["api.*.create_key", "rbac.*.add_permission_to_key"]);
+      const roleAdder = await h.createRootKey(["api.*.create_key", "rbac.*.add_role_to_key"]);
+      const cases: Array<[string, Record<string, unknown>, number]> = [
+        [createOnly, { permissions: ["exists"] }, 403],
+        [createOnly, { roles: ["r"] }, 403],
+        [adder, { permissions: ["exists", "brand.new"] }, 403],
+        [adder, { permissions: ["exists"] }, 200],
+        [adder, { roles: ["r"] }, 403],
+        [roleAdder, { roles: ["r"] }, 200],
+        // Empty lists grant nothing and need nothing.
+        [createOnly, { permissions: [], roles: [] }, 200],
+      ];
+      for (const [key, body, status] of cases) {
+        const res = await h.post("/v2/keys.createKey", { apiId: h.apiId, ...body }, { key });
+        expect(res.status, JSON.stringify(body)).toBe(status);
+        if (status === 403) expect(res.body.error.type).toBe("https://unkey.com/docs/errors/unkey/authorization/insufficient_permissions");
+      }
+      const slugs = await env.DB.prepare("SELECT slug FROM permissions WHERE workspace_id = ?").bind(h.workspaceId).all<{ slug: string }>();
+      expect(slugs.results.map((r) => r.slug)).toEqual(["exists"]);
     });
 
     it("404 api_not_found for an unknown or deleted API", async () => {

@@ -1,0 +1,49 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { App } from "../../app";
+import { grantsFor } from "../../lib/root-permissions";
+import { requireRootKey } from "../../middleware/root-key";
+import { requirePermission } from "../../services/root-auth";
+import { meta, ROOT_KEY_SECURITY } from "../route";
+import { envelope, errorResponses, jsonBody, ok, ResourceId } from "../schemas";
+import { Role, RoleRef } from "./keys.addRoles";
+
+export const operationId = "keys.removeRoles";
+
+const Body = z
+  .strictObject({
+    keyId: ResourceId.openapi({ example: "key_0AbCdEfGhIjKlMnOpQr" }),
+    roles: z.array(RoleRef).min(1).max(100).openapi({
+      description: "Roles to remove, by id or name. Each must exist (404 otherwise); one the key does not hold is ignored.",
+    }),
+  })
+  .openapi("V2KeysRemoveRolesRequestBody");
+
+const Response = envelope(z.array(Role).openapi({ description: "The key's roles after the change." })).openapi("V2KeysRemoveRolesResponseBody");
+
+export const route = createRoute({
+  method: "post",
+  path: `/v2/${operationId}`,
+  operationId,
+  tags: ["keys"],
+  summary: "Remove roles from a key",
+  description: "Needs `api.{*|apiId}.update_key` and `rbac.*.remove_role_from_key`.",
+  security: ROOT_KEY_SECURITY,
+  request: jsonBody(Body),
+  responses: { ...ok(Response), ...errorResponses },
+});
+
+export type KeysRemoveRolesRequest = z.input<typeof Body>;
+export type KeysRemoveRolesResponse = z.infer<typeof Response>;
+
+export function register(app: App): void {
+  app.openapi(route, async (c) => {
+    const principal = await requireRootKey(c);
+    const { keyId, roles } = c.req.valid("json");
+    const { keys, keyRbac } = c.get("services");
+    const bundle = await keys.find(principal.workspaceId, keyId);
+    requirePermission(principal, grantsFor("api", "update_key", bundle.apiId));
+    requirePermission(principal, grantsFor("rbac", "remove_role_from_key"));
+    const data = await keyRbac.removeRoles(bundle, roles);
+    return c.json({ meta: meta(c), data }, 200);
+  });
+}

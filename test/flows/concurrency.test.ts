@@ -1,0 +1,151 @@
+/**
+ * Exactness under concurrency, through the Worker's real fetch handler: hundreds of verifies in flight at
+ * once against credits, a key limit, an identity limit shared by several keys, and credit changes racing
+ * verifies. The counts must be exact: never one VALID too many (no overdraft), never one too few.
+ *
+ * Limits use a one-hour window: a test that happens to cross a window boundary still counts exactly, since
+ * at the boundary the previous window weighs in full and would need ~90 s to forget a single request.
+ */
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { newId } from "../../src/lib/ids";
+import type { KeysGetKeyResponse } from "../../src/routes/v2/keys.getKey";
+import type { KeysVerifyKeyResponse } from "../../src/routes/v2/keys.verifyKey";
+import { Harness } from "../harness";
+
+const HOUR = 3_600_000;
+
+/** Runs `n` verifies at once and tallies the codes (any non-200 counts under `HTTP <status>`). */
+async function burst(h: Harness, bodies: Record<string, unknown>[]): Promise<Record<string, number>> {
+  const results = await Promise.all(bodies.map((body) => h.post<KeysVerifyKeyResponse>("/v2/keys.verifyKey", body)));
+  const tally: Record<string, number> = {};
+  for (const r of results) {
+    const code = r.status === 200 ? r.body.data.code : `HTTP ${r.status}`;
+    tally[code] = (tally[code] ?? 0) + 1;
+  }
+  return tally;
+}
+
+/**
+ * One free verify first, so the burst finds the record in the isolate cache instead of sending hundreds of
+ * cold lookups (and KV back-fills) to D1 at once, which only slows the shared test runtime down.
+ */
+async function warm(h: Harness, body: Record<string, unknown>): Promise<void> {
+  const res = await h.post<KeysVerifyKeyResponse>("/v2/keys.verifyKey", body);
+  if (res.status !== 200 || res.body.data.code !== "VALID") throw new Error(`warm-up failed: ${JSON.stringify(res.body)}`);
+}
+
+/** Bursts of hundreds of requests through one shared runtime on two cores can take a while. */
+const SLOW = 120_000;
+
+const times = <T>(n: number, make: (i: number) => T): T[] => Array.from({ length: n }, (_, i) => make(i));
+
+async function credits(h: Harness, keyId: string): Promise<number | null | undefined> {
+  const res = await h.post<KeysGetKeyResponse>("/v2/keys.getKey", { keyId });
+  if (res.status !== 200) throw new Error(`getKey failed: ${JSON.stringify(res.body)}`);
+  return res.body.data.credits?.remaining;
+}
+
+describe("exact counts under concurrency", () => {
+  it("300 concurrent verifies against 50 credits: exactly 50 VALID, and the balance ends at 0", async () => {
+    const h = await Harness.init();
+    const { keyId, key } = await h.createKey({ credits: { remaining: 50 } });
+    await warm(h, { key, credits: { cost: 0 } });
+    const tally = await burst(h, times(300, () => ({ key })));
+    expect(tally).toEqual({ VALID: 50, USAGE_EXCEEDED: 250 });
+    expect(await credits(h, keyId)).toBe(0);
+  }, SLOW);
+
+  it("300 concurrent verifies against an autoApply limit of 40 per window: exactly 40 VALID", async () => {
+    const h = await Harness.init();
+    const { key } = await h.createKey({ ratelimits: [{ name: "requests", limit: 40, duration: HOUR, autoApply: true }] });
+    await warm(h, { key, ratelimits: [{ name: "requests", cost: 0 }] });
+    const tally = await burst(h, times(300, () => ({ key })));
+    expect(tally).toEqual({ VALID: 40, RATE_LIMITED: 260 });
+  }, SLOW);
+
+  it("an identity limit of 30 shared by 3 keys: exactly 30 VALID across all of them", async () => {
+    const h = await Harness.init();
+    const keys = await Promise.all(times(3, () => h.createKey({ externalId: "concurrent-customer" })));
+    const identityId = (await h.post<KeysGetKeyResponse>("/v2/keys.getKey", { keyId: keys[0]!.keyId })).body.data.identity?.id;
+    expect(identityId).toMatch(/^id_/);
+    await env.DB.prepare(
+      'INSERT INTO ratelimits (id, workspace_id, identity_id, name, "limit", duration, auto_apply, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    )
+      .bind(newId("rl"), h.workspaceId, identityId, "per-customer", 30, HOUR, 1, Date.now())
+      .run();
+    expect((await h.post("/v2/apis.listKeys", { apiId: h.apiId, revalidateKeysCache: true })).status).toBe(200);
+
+    for (const { key } of keys) await warm(h, { key, ratelimits: [{ name: "per-customer", cost: 0 }] });
+    const bodies = times(300, (i) => ({ key: keys[i % 3]!.key }));
+    const results = await Promise.all(bodies.map((body) => h.post<KeysVerifyKeyResponse>("/v2/keys.verifyKey", body)));
+    const valid = results.filter((r) => r.status === 200 && r.body.data.code === "VALID");
+    const limited = results.filter((r) => r.status === 200 && r.body.data.code === "RATE_LIMITED");
+    expect(valid).toHaveLength(30);
+    expect(limited).toHaveLength(270);
+    // The 30 admitted verifies are spread over the keys as they came; all of them counted against one limit.
+    for (const r of limited) expect(r.body.data.ratelimits?.[0]).toMatchObject({ name: "per-customer", exceeded: true, remaining: 0 });
+  }, SLOW);
+
+  it("credits.cost 7 against 50 credits, 100 at once: exactly 7 VALID, 49 spent, never overdrawn", async () => {
+    const h = await Harness.init();
+    const { keyId, key } = await h.createKey({ credits: { remaining: 50 } });
+    await warm(h, { key, credits: { cost: 0 } });
+    const tally = await burst(h, times(100, () => ({ key, credits: { cost: 7 } })));
+    expect(tally).toEqual({ VALID: 7, USAGE_EXCEEDED: 93 });
+    expect(await credits(h, keyId)).toBe(1);
+  }, SLOW);
+
+  it("credits and a limit together: the stricter one wins exactly, and refusals consume nothing", async () => {
+    const h = await Harness.init();
+    const { keyId, key } = await h.createKey({
+      credits: { remaining: 100 },
+      ratelimits: [{ name: "requests", limit: 30, duration: HOUR, autoApply: true }],
+    });
+    await warm(h, { key, credits: { cost: 0 }, ratelimits: [{ name: "requests", cost: 0 }] });
+    const tally = await burst(h, times(200, () => ({ key })));
+    expect(tally).toEqual({ VALID: 30, RATE_LIMITED: 170 });
+    // The rate-limited verifies took no credit.
+    expect(await credits(h, keyId)).toBe(70);
+  }, SLOW);
+
+  it("concurrent updateCredits increments and verifies: every credit is accounted for exactly", async () => {
+    const h = await Harness.init();
+    const { keyId, key } = await h.createKey({ credits: { remaining: 20 } });
+    await warm(h, { key, credits: { cost: 0 } });
+    const verifies = times(150, () => h.post<KeysVerifyKeyResponse>("/v2/keys.verifyKey", { key }));
+    const increments = times(10, () => h.post("/v2/keys.updateCredits", { keyId, operation: "increment", value: 5 }));
+    const [verified, updated] = await Promise.all([Promise.all(verifies), Promise.all(increments)]);
+    for (const u of updated) {
+      expect(u.status, JSON.stringify(u.body)).toBe(200);
+      expect(u.body.data.remaining).toBeGreaterThanOrEqual(5);
+    }
+    const codes = verified.map((r) => (r.status === 200 ? r.body.data.code : `HTTP ${r.status}`));
+    const valid = codes.filter((c) => c === "VALID").length;
+    expect(codes.filter((c) => c !== "VALID" && c !== "USAGE_EXCEEDED")).toEqual([]);
+    // 20 to start with + 10 × 5 added; each VALID spent exactly one.
+    expect(valid).toBeLessThanOrEqual(70);
+    expect(valid).toBeGreaterThanOrEqual(20);
+    expect(await credits(h, keyId)).toBe(70 - valid);
+    // Whatever is left is still spendable to exactly 0.
+    const rest = 70 - valid;
+    expect(await burst(h, times(rest + 10, () => ({ key })))).toEqual(rest > 0 ? { VALID: rest, USAGE_EXCEEDED: 10 } : { USAGE_EXCEEDED: 10 });
+    expect(await credits(h, keyId)).toBe(0);
+  }, SLOW);
+});
+
+describe("probe", () => {
+  it("probe timing", async () => {
+    const h = await Harness.init();
+    for (let round = 0; round < 4; round++) {
+      const { key } = await h.createKey({});
+      await warm(h, { key, credits: { cost: 0 } });
+      let t = Date.now();
+      for (let i = 0; i < 300; i++) await h.post("/v2/keys.verifyKey", { key });
+      const burstMs = Date.now() - t;
+      t = Date.now();
+      await h.post("/v2/keys.verifyKey", { key });
+      console.log("PROBE", round, burstMs, Date.now() - t);
+    }
+  }, 300_000);
+});
