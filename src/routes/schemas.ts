@@ -173,6 +173,30 @@ export const KeyByteLength = z.number().int().min(MIN_KEY_BYTES).max(MAX_KEY_BYT
 
 export const EmptyData = z.object({}).openapi("EmptyResponse");
 
+/** Unkey's slug alphabet: what permissions are named by, and what verifyKey's permission query names. */
+export const PermissionSlug = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[a-zA-Z0-9_:\-.*]+$/, "may contain only letters, digits and _ : - . *")
+  .openapi({ description: "A permission's slug (or its id, which fits the same alphabet).", example: "documents.read" });
+
+/** A permission named by its id or its slug. */
+export const PermissionSelector = z.string().min(1).max(255).openapi({ description: "The permission's id or its slug.", example: "documents.read" });
+
+/** A role named by its id or its name. */
+export const RoleSelector = z.string().min(1).max(128).openapi({ description: "The role's id or its name.", example: "editor" });
+
+/** Unkey's `Permission` (`description` is omitted when there is none). */
+export const Permission = z
+  .object({ id: z.string(), name: z.string(), slug: z.string(), description: z.string().optional() })
+  .openapi("Permission");
+
+/** Unkey's `Role`, with the permissions it carries. */
+export const Role = z
+  .object({ id: z.string(), name: z.string(), description: z.string().optional(), permissions: z.array(Permission).optional() })
+  .openapi("Role");
+
 export const ErrorDetail = z
   .object({
     title: z.string(),

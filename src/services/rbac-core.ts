@@ -39,12 +39,15 @@ export async function missingPermissionSlugs(db: Db, workspaceId: string, wanted
   return [...new Set(wanted)].filter((slug) => !have.has(slug));
 }
 
-/** Statements that create the given slugs as permissions (name = slug), ignoring any that exist by then. */
+/**
+ * Statements that create the given slugs as permissions (name = slug), ignoring any that exist by then.
+ * 20 rows (100 parameters) per statement, so even 1,000 slugs stay a few dozen statements in a batch.
+ */
 export function createPermissionStatements(db: Db, workspaceId: string, slugs: readonly string[], now: number): Stmt[] {
-  return [...new Set(slugs)].map((slug) =>
+  return chunks([...new Set(slugs)], 20).map((part) =>
     db
       .insert(permissions)
-      .values({ id: newId("perm", now), workspaceId, name: slug, slug, createdAt: now })
+      .values(part.map((slug) => ({ id: newId("perm", now), workspaceId, name: slug, slug, createdAt: now })))
       .onConflictDoNothing({ target: [permissions.workspaceId, permissions.slug] }),
   );
 }

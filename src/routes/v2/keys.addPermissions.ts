@@ -4,27 +4,16 @@ import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { requirePermission } from "../../services/root-auth";
 import { meta, ROOT_KEY_SECURITY } from "../route";
-import { envelope, errorResponses, jsonBody, ok, ResourceId } from "../schemas";
+import { envelope, errorResponses, jsonBody, ok, Permission, PermissionSlug, ResourceId } from "../schemas";
 
 export const operationId = "keys.addPermissions";
 
-/** A permission named by slug (or id, which fits the same pattern). Shared by the keys.* permission routes. */
-export const PermissionRef = z
-  .string()
-  .min(1)
-  .max(128)
-  .regex(/^[a-zA-Z0-9_:\-.*]+$/, "may contain only letters, digits and _ : - . *")
-  .openapi({ example: "documents.read" });
 
-/** Unkey's `Permission` (a response shape; `description` is omitted when there is none). */
-export const Permission = z
-  .object({ id: z.string(), name: z.string(), slug: z.string(), description: z.string().optional() })
-  .openapi("Permission");
 
 const Body = z
   .strictObject({
     keyId: ResourceId.openapi({ example: "key_0AbCdEfGhIjKlMnOpQr" }),
-    permissions: z.array(PermissionRef).min(1).max(1000).openapi({
+    permissions: z.array(PermissionSlug).min(1).max(1000).openapi({
       description: "Slugs (or ids) to grant directly. Missing slugs are created, which needs rbac.*.create_permission.",
     }),
   })

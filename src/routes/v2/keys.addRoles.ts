@@ -4,23 +4,16 @@ import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { requirePermission } from "../../services/root-auth";
 import { meta, ROOT_KEY_SECURITY } from "../route";
-import { envelope, errorResponses, jsonBody, ok, ResourceId } from "../schemas";
-import { Permission } from "./keys.addPermissions";
+import { envelope, errorResponses, jsonBody, ok, ResourceId, Role, RoleSelector } from "../schemas";
 
 export const operationId = "keys.addRoles";
 
-/** A role named by id or name. Shared by the keys.* role routes. */
-export const RoleRef = z.string().min(1).max(128).openapi({ example: "admin" });
 
-/** Unkey's `Role`, with the permissions it carries (as Unkey's handlers return them). */
-export const Role = z
-  .object({ id: z.string(), name: z.string(), description: z.string().optional(), permissions: z.array(Permission).optional() })
-  .openapi("Role");
 
 const Body = z
   .strictObject({
     keyId: ResourceId.openapi({ example: "key_0AbCdEfGhIjKlMnOpQr" }),
-    roles: z.array(RoleRef).min(1).max(100).openapi({ description: "Roles to add, by id or name. Each must exist (404 otherwise)." }),
+    roles: z.array(RoleSelector).min(1).max(100).openapi({ description: "Roles to add, by id or name. Each must exist (404 otherwise)." }),
   })
   .openapi("V2KeysAddRolesRequestBody");
 

@@ -5,22 +5,7 @@ import { requireRootKey } from "../../middleware/root-key";
 import { requireEncryptedKeys } from "../../services/apis";
 import { requirePermission } from "../../services/root-auth";
 import { meta, ROOT_KEY_SECURITY } from "../route";
-import { PermissionRef } from "./keys.addPermissions";
-import { RoleRef } from "./keys.addRoles";
-import {
-  envelope,
-  errorResponses,
-  ExternalId,
-  JsonObject,
-  jsonBody,
-  KeyByteLength,
-  ok,
-  RatelimitRequest,
-  RefillRequest,
-  ResourceId,
-  Timestamp,
-  uniqueNames,
-} from "../schemas";
+import { envelope, errorResponses, ExternalId, jsonBody, JsonObject, KeyByteLength, ok, PermissionSlug, RatelimitRequest, RefillRequest, ResourceId, RoleSelector, Timestamp, uniqueNames } from "../schemas";
 
 export const operationId = "keys.createKey";
 
@@ -44,11 +29,11 @@ const Body = z
       .optional()
       .openapi({ description: "Usage credits; `remaining: null` means unlimited." }),
     ratelimits: z.array(RatelimitRequest).max(50).superRefine(uniqueNames).optional(),
-    permissions: z.array(PermissionRef).max(1000).optional().openapi({
+    permissions: z.array(PermissionSlug).max(1000).optional().openapi({
       description:
         "Permission slugs to grant directly (needs rbac.*.add_permission_to_key). Missing slugs are created, which needs rbac.*.create_permission.",
     }),
-    roles: z.array(RoleRef).max(100).optional().openapi({
+    roles: z.array(RoleSelector).max(100).optional().openapi({
       description: "Roles to grant, by id or name (needs rbac.*.add_role_to_key). Each must exist (404 otherwise).",
     }),
     enabled: z.boolean().default(true),

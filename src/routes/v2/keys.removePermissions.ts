@@ -4,15 +4,14 @@ import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { requirePermission } from "../../services/root-auth";
 import { meta, ROOT_KEY_SECURITY } from "../route";
-import { envelope, errorResponses, jsonBody, ok, ResourceId } from "../schemas";
-import { Permission, PermissionRef } from "./keys.addPermissions";
+import { envelope, errorResponses, jsonBody, ok, Permission, PermissionSlug, ResourceId } from "../schemas";
 
 export const operationId = "keys.removePermissions";
 
 const Body = z
   .strictObject({
     keyId: ResourceId.openapi({ example: "key_0AbCdEfGhIjKlMnOpQr" }),
-    permissions: z.array(PermissionRef).min(1).max(1000).openapi({
+    permissions: z.array(PermissionSlug).min(1).max(1000).openapi({
       description:
         "Direct permissions to remove, by slug or id. Permissions through roles stay. One the key does not hold is ignored; " +
         "one the workspace does not have is a 404.",

@@ -4,15 +4,14 @@ import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { requirePermission } from "../../services/root-auth";
 import { meta, ROOT_KEY_SECURITY } from "../route";
-import { envelope, errorResponses, jsonBody, ok, ResourceId } from "../schemas";
-import { Role, RoleRef } from "./keys.addRoles";
+import { envelope, errorResponses, jsonBody, ok, ResourceId, Role, RoleSelector } from "../schemas";
 
 export const operationId = "keys.removeRoles";
 
 const Body = z
   .strictObject({
     keyId: ResourceId.openapi({ example: "key_0AbCdEfGhIjKlMnOpQr" }),
-    roles: z.array(RoleRef).min(1).max(100).openapi({
+    roles: z.array(RoleSelector).min(1).max(100).openapi({
       description: "Roles to remove, by id or name. Each must exist (404 otherwise); one the key does not hold is ignored.",
     }),
   })

@@ -4,15 +4,14 @@ import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { requirePermission } from "../../services/root-auth";
 import { meta, ROOT_KEY_SECURITY } from "../route";
-import { envelope, errorResponses, jsonBody, ok, ResourceId } from "../schemas";
-import { Permission, PermissionRef } from "./keys.addPermissions";
+import { envelope, errorResponses, jsonBody, ok, Permission, PermissionSlug, ResourceId } from "../schemas";
 
 export const operationId = "keys.setPermissions";
 
 const Body = z
   .strictObject({
     keyId: ResourceId.openapi({ example: "key_0AbCdEfGhIjKlMnOpQr" }),
-    permissions: z.array(PermissionRef).max(1000).openapi({
+    permissions: z.array(PermissionSlug).max(1000).openapi({
       description:
         "The key's complete set of direct permissions (slugs or ids); `[]` removes them all. Permissions through roles stay. " +
         "Missing slugs are created, which needs rbac.*.create_permission.",

@@ -4,15 +4,14 @@ import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { requirePermission } from "../../services/root-auth";
 import { meta, ROOT_KEY_SECURITY } from "../route";
-import { envelope, errorResponses, jsonBody, ok, ResourceId } from "../schemas";
-import { Role, RoleRef } from "./keys.addRoles";
+import { envelope, errorResponses, jsonBody, ok, ResourceId, Role, RoleSelector } from "../schemas";
 
 export const operationId = "keys.setRoles";
 
 const Body = z
   .strictObject({
     keyId: ResourceId.openapi({ example: "key_0AbCdEfGhIjKlMnOpQr" }),
-    roles: z.array(RoleRef).max(100).openapi({
+    roles: z.array(RoleSelector).max(100).openapi({
       description: "The key's complete set of roles, by id or name; `[]` removes them all. Each must exist (404 otherwise).",
     }),
   })

@@ -3,17 +3,10 @@ import type { App } from "../../app";
 import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { meta, ROOT_KEY_SECURITY } from "../route";
-import { envelope, errorResponses, jsonBody, ok } from "../schemas";
+import { envelope, errorResponses, jsonBody, ok, PermissionSlug } from "../schemas";
 
 export const operationId = "permissions.createPermission";
 
-/** Unkey's slug alphabet; also what keys.* and the permission query accept as a permission. */
-export const PermissionSlug = z
-  .string()
-  .min(1)
-  .max(128)
-  .regex(/^[a-zA-Z0-9_:\-.*]+$/, "may contain only letters, digits and _ : - . *")
-  .openapi({ description: "The permission's slug, what verifyKey's permission query names.", example: "documents.read" });
 
 const Body = z
   .strictObject({

@@ -3,8 +3,7 @@ import type { App } from "../../app";
 import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { meta, ROOT_KEY_SECURITY } from "../route";
-import { envelope, errorResponses, jsonBody, ok } from "../schemas";
-import { PermissionSlug } from "./permissions.createPermission";
+import { envelope, errorResponses, jsonBody, ok, PermissionSlug } from "../schemas";
 
 export const operationId = "permissions.createRole";
 

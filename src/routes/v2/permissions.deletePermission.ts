@@ -3,12 +3,11 @@ import type { App } from "../../app";
 import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { meta, ROOT_KEY_SECURITY } from "../route";
-import { EmptyData, envelope, errorResponses, jsonBody, ok } from "../schemas";
-import { PermissionRef } from "./permissions.getPermission";
+import { EmptyData, envelope, errorResponses, jsonBody, ok, PermissionSelector } from "../schemas";
 
 export const operationId = "permissions.deletePermission";
 
-const Body = z.strictObject({ permission: PermissionRef }).openapi("V2PermissionsDeletePermissionRequestBody");
+const Body = z.strictObject({ permission: PermissionSelector }).openapi("V2PermissionsDeletePermissionRequestBody");
 
 const Response = envelope(EmptyData).openapi("V2PermissionsDeletePermissionResponseBody");
 

@@ -3,12 +3,11 @@ import type { App } from "../../app";
 import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { meta, ROOT_KEY_SECURITY } from "../route";
-import { EmptyData, envelope, errorResponses, jsonBody, ok } from "../schemas";
-import { RoleRef } from "./permissions.getRole";
+import { EmptyData, envelope, errorResponses, jsonBody, ok, RoleSelector } from "../schemas";
 
 export const operationId = "permissions.deleteRole";
 
-const Body = z.strictObject({ role: RoleRef }).openapi("V2PermissionsDeleteRoleRequestBody");
+const Body = z.strictObject({ role: RoleSelector }).openapi("V2PermissionsDeleteRoleRequestBody");
 
 const Response = envelope(EmptyData).openapi("V2PermissionsDeleteRoleResponseBody");
 

@@ -4,19 +4,12 @@ import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { toPermissionView } from "../../services/rbac";
 import { meta, ROOT_KEY_SECURITY } from "../route";
-import { envelope, errorResponses, jsonBody, ok } from "../schemas";
-import { Permission } from "./keys.addPermissions";
+import { envelope, errorResponses, jsonBody, ok, Permission, PermissionSelector } from "../schemas";
 
 export const operationId = "permissions.getPermission";
 
-/** A permission named by its id or its slug. */
-export const PermissionRef = z
-  .string()
-  .min(1)
-  .max(255)
-  .openapi({ description: "The permission's id or its slug.", example: "documents.read" });
 
-const Body = z.strictObject({ permission: PermissionRef }).openapi("V2PermissionsGetPermissionRequestBody");
+const Body = z.strictObject({ permission: PermissionSelector }).openapi("V2PermissionsGetPermissionRequestBody");
 
 const Response = envelope(Permission).openapi("V2PermissionsGetPermissionResponseBody");
 

@@ -4,15 +4,12 @@ import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { toRoleView } from "../../services/rbac";
 import { meta, ROOT_KEY_SECURITY } from "../route";
-import { envelope, errorResponses, jsonBody, ok } from "../schemas";
-import { Role } from "./keys.addRoles";
+import { envelope, errorResponses, jsonBody, ok, Role, RoleSelector } from "../schemas";
 
 export const operationId = "permissions.getRole";
 
-/** A role named by its id or its name. */
-export const RoleRef = z.string().min(1).max(255).openapi({ description: "The role's id or its name.", example: "editor" });
 
-const Body = z.strictObject({ role: RoleRef }).openapi("V2PermissionsGetRoleRequestBody");
+const Body = z.strictObject({ role: RoleSelector }).openapi("V2PermissionsGetRoleRequestBody");
 
 const Response = envelope(Role).openapi("V2PermissionsGetRoleResponseBody");
 

@@ -4,8 +4,7 @@ import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { toPermissionView } from "../../services/rbac";
 import { meta, ROOT_KEY_SECURITY } from "../route";
-import { errorResponses, jsonBody, listEnvelope, ok } from "../schemas";
-import { Permission } from "./keys.addPermissions";
+import { errorResponses, jsonBody, listEnvelope, ok, Permission } from "../schemas";
 
 export const operationId = "permissions.listPermissions";
 

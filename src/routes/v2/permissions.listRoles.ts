@@ -4,8 +4,7 @@ import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { toRoleView } from "../../services/rbac";
 import { meta, ROOT_KEY_SECURITY } from "../route";
-import { errorResponses, jsonBody, listEnvelope, ok } from "../schemas";
-import { Role } from "./keys.addRoles";
+import { errorResponses, jsonBody, listEnvelope, ok, Role } from "../schemas";
 
 export const operationId = "permissions.listRoles";
 

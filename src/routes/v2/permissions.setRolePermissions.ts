@@ -4,16 +4,13 @@ import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { toPermissionView } from "../../services/rbac";
 import { meta, ROOT_KEY_SECURITY } from "../route";
-import { envelope, errorResponses, jsonBody, ok } from "../schemas";
-import { Permission } from "./keys.addPermissions";
-import { PermissionSlug } from "./permissions.createPermission";
-import { RoleRef } from "./permissions.getRole";
+import { envelope, errorResponses, jsonBody, ok, Permission, PermissionSlug, RoleSelector } from "../schemas";
 
 export const operationId = "permissions.setRolePermissions";
 
 const Body = z
   .strictObject({
-    roleId: RoleRef,
+    roleId: RoleSelector,
     permissions: z.array(PermissionSlug).max(1000).openapi({
       description: "Exactly the slugs the role grants from now on (`[]`: none); missing ones are created.",
       example: ["documents.read"],
