@@ -5,7 +5,7 @@
  * fell due is still applied).
  */
 import { decideAll, type NamedLimitRequest, type WindowState } from "./ratelimit";
-import { decideUsage, type CreditState } from "./usage";
+import { applyRefill, decideUsage, type CreditState } from "./usage";
 
 export type KeyObjectState = {
   revision: number;
@@ -43,7 +43,17 @@ export function decideKeyVerify(state: KeyObjectState, input: KeyVerifyInput): K
   const outcomes = limits.results.map(({ next: _next, ...r }) => r);
   const base = { revision, credits: credits ?? state.credits, windows: state.windows };
 
-  if (!limits.passed) return { kind: "decided", code: "RATE_LIMITED", limits: outcomes, next: base };
+  if (!limits.passed) {
+    // Nothing is charged, but the answer still reports the true balance (with any refill that fell due).
+    const current = input.credits && credits ? applyRefill(credits, input.now) : undefined;
+    return {
+      kind: "decided",
+      code: "RATE_LIMITED",
+      limits: outcomes,
+      ...(current ? { remaining: current.remaining } : {}),
+      next: current ? { ...base, credits: current } : base,
+    };
+  }
   if (!input.credits || !credits) {
     return { kind: "decided", code: "VALID", limits: outcomes, next: { ...base, windows: limits.windows } };
   }

@@ -126,7 +126,7 @@ describe("malformed requests", () => {
       return seed % n;
     };
     for (const path of paths) {
-      for (let i = 0; i < 12; i++) {
+      for (let i = 0; i < 6; i++) {
         const body: Record<string, unknown> = {};
         for (let j = rand(4); j >= 0; j--) body[fields[rand(fields.length)]!] = values[rand(values.length)];
         const res = await post(path, body, h.rootKey);
@@ -136,5 +136,5 @@ describe("malformed requests", () => {
     }
     // The key used as garbage input is untouched unless a call legitimately changed it.
     expect((await h.post("/v2/keys.getKey", { keyId })).status).toBeLessThan(500);
-  });
+  }, 90_000);
 });
