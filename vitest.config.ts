@@ -18,6 +18,9 @@ export default defineConfig({
                 TEST_MIGRATIONS: await readD1Migrations("./migrations"),
                 // Tests drive time and caches explicitly; the delayed re-publish has its own test.
                 EDGE_REPUBLISH_DELAY_MS: "0",
+                // A fixed, test-only key-encryption key (32 bytes of 0x01), so vault tests do not depend on a
+                // developer's .dev.vars. Tests that need other KEKs build their own services.
+                VAULT_MASTER_KEYS: "kek_test:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
               },
             },
           })),

@@ -32,6 +32,12 @@ export const apis = sqliteTable(
     workspaceId: text("workspace_id").notNull(),
     keyspaceId: text("keyspace_id").notNull(),
     name: text("name").notNull(),
+    /** Comma-separated CIDRs (v4 and v6); NULL = verifies from anywhere. */
+    ipWhitelist: text("ip_whitelist"),
+    /** A protected API cannot be deleted, nor its keys deleted in bulk. */
+    deleteProtection: integer("delete_protection", { mode: "boolean" }).notNull().default(false),
+    /** What a leaked-key report does to a key of this API: "revoke" (delete) or "disable". */
+    leakedKeyAction: text("leaked_key_action").notNull().default("revoke"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at"),
     deletedAt: integer("deleted_at"),
@@ -201,6 +207,36 @@ export const ratelimitOverrides = sqliteTable(
     updatedAt: integer("updated_at"),
   },
   (t) => [uniqueIndex("ratelimit_overrides_namespace_identifier_uq").on(t.namespaceId, t.identifier)],
+);
+
+/** One data-encryption key per workspace, wrapped by a key-encryption key from VAULT_MASTER_KEYS. */
+export const vaultDeks = sqliteTable(
+  "vault_deks",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id").notNull(),
+    /** `v1.<kekId>.<nonce>.<ciphertext>` (src/lib/vault.ts); never the raw key. */
+    wrapped: text("wrapped").notNull(),
+    /** The KEK that wraps it (also inside `wrapped`): lets the re-wrap command find what is left to do. */
+    kekId: text("kek_id").notNull(),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at"),
+  },
+  (t) => [uniqueIndex("vault_deks_workspace_uq").on(t.workspaceId), index("vault_deks_kek_idx").on(t.kekId)],
+);
+
+/** The encrypted copy of a recoverable key, bound to its workspace and key id (AAD). */
+export const encryptedKeys = sqliteTable(
+  "encrypted_keys",
+  {
+    keyId: text("key_id").primaryKey(),
+    workspaceId: text("workspace_id").notNull(),
+    /** `v1.<dekId>.<nonce>.<ciphertext>` (src/lib/vault.ts). */
+    ciphertext: text("ciphertext").notNull(),
+    dekId: text("dek_id").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("encrypted_keys_workspace_idx").on(t.workspaceId)],
 );
 
 export type KeyRow = typeof keys.$inferSelect;

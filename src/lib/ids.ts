@@ -5,7 +5,7 @@
  */
 const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-export type IdPrefix = "ws" | "api" | "ks" | "key" | "id" | "rl" | "rlns" | "rlor" | "perm" | "role" | "req" | "log" | "cor";
+export type IdPrefix = "ws" | "api" | "ks" | "key" | "id" | "rl" | "rlns" | "rlor" | "dek" | "perm" | "role" | "req" | "log" | "cor";
 
 export function newId(prefix: IdPrefix, now: number = Date.now()): string {
   let time = "";
