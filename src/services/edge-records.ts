@@ -15,6 +15,7 @@
 import type { Db } from "../db/client";
 import { isTombstone, parseEdgeEntry, type EdgeEntry, type VerificationRecord } from "../lib/record";
 import { recordCache } from "./cache";
+import { ioCounters } from "./metrics";
 import { loadKeyBundleByHash, toVerificationRecord } from "./key-bundles";
 
 export const KV_KEY_PREFIX = "key:hash:";
@@ -67,11 +68,13 @@ export class EdgeRecords {
 
   /** Reads D1 (the truth), back-fills KV in the background, and caches the answer. */
   async loadFromD1(hash: string): Promise<VerificationRecord | null> {
+    ioCounters.d1Queries++;
     const bundle = await loadKeyBundleByHash(this.o.db, hash);
     const record = bundle ? toVerificationRecord(bundle) : null;
     if (bundle) {
       const entry: EdgeEntry = record ? { v: 1, record } : { v: 1, tombstone: true, revision: bundle.key.revision };
       const ttl = record ? BACKFILL_TTL_SECONDS : TOMBSTONE_TTL_SECONDS;
+      ioCounters.kvWrites++;
       this.o.waitUntil(this.o.kv.put(kvKey(hash), JSON.stringify(entry), { expirationTtl: ttl }).catch(logKvError));
     }
     this.cache.set(hash, record, this.o.now());
@@ -114,6 +117,7 @@ export class EdgeRecords {
 
   /** Writes KV from D1's current state. */
   private async writeFromD1(hash: string, goneRevision: number): Promise<VerificationRecord | null> {
+    ioCounters.d1Queries++;
     const bundle = await loadKeyBundleByHash(this.o.db, hash);
     const record = bundle ? toVerificationRecord(bundle) : null;
     await this.put(hash, record ? { v: 1, record } : { v: 1, tombstone: true, revision: bundle?.key.revision ?? goneRevision });
@@ -124,6 +128,7 @@ export class EdgeRecords {
   private async put(hash: string, entry: EdgeEntry): Promise<void> {
     const ttl = "record" in entry ? RECORD_TTL_SECONDS : TOMBSTONE_TTL_SECONDS;
     for (let attempt = 1; attempt <= PUBLISH_ATTEMPTS; attempt++) {
+      ioCounters.kvWrites++;
       try {
         await this.o.kv.put(kvKey(hash), JSON.stringify(entry), { expirationTtl: ttl });
         break;
@@ -136,6 +141,7 @@ export class EdgeRecords {
 
   /** A KV read that fails or returns something unreadable is a miss: D1 answers instead. */
   private async readKv(hash: string): Promise<unknown> {
+    ioCounters.kvReads++;
     try {
       return await this.o.kv.get(kvKey(hash), "json");
     } catch (err) {

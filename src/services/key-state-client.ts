@@ -16,6 +16,7 @@ import type { KeyVerifyInput, KeyVerifyOutcome } from "../lib/key-verify";
 import type { LimiterInput, LimiterResult } from "../lib/limiter-protocol";
 import type { RevisionCheck } from "../lib/revision";
 import type { CreditState } from "../lib/usage";
+import { ioCounters } from "./metrics";
 
 export const DO_TIMEOUT_MS = 3_000;
 
@@ -70,6 +71,7 @@ export function logFailure(msg: string, fields: Record<string, unknown>, err: un
 
 /** RPC results arrive as the runtime's serialised-result type; the objects return exactly `T`. */
 function rpc<T>(result: unknown): Promise<T> {
+  ioCounters.durableObjectCalls++;
   return result as Promise<T>;
 }
 
@@ -82,7 +84,7 @@ export class DurableKeyStateClient implements KeyStateClient {
 
   async isStale(key: KeyIdent, revision: number): Promise<boolean> {
     try {
-      return (await withTimeout(this.stub(key).observe(revision), DO_TIMEOUT_MS, "key state check")).stale;
+      return (await withTimeout(rpc<RevisionCheck>(this.stub(key).observe(revision)), DO_TIMEOUT_MS, "key state check")).stale;
     } catch (err) {
       logFailure("key state check failed; using cached record", { keyId: key.keyId }, err);
       return false;
@@ -91,7 +93,7 @@ export class DurableKeyStateClient implements KeyStateClient {
 
   async bump(key: KeyIdent, revision: number): Promise<void> {
     try {
-      await withTimeout(this.stub(key).observe(revision), DO_TIMEOUT_MS, "key state bump");
+      await withTimeout(rpc<RevisionCheck>(this.stub(key).observe(revision)), DO_TIMEOUT_MS, "key state bump");
     } catch (err) {
       logFailure("key state bump failed", { keyId: key.keyId }, err);
     }
@@ -123,7 +125,7 @@ export class DurableLimiterClient implements LimiterClient {
 
   async refund(objectName: string, input: LimiterInput): Promise<void> {
     try {
-      await withTimeout(this.stub(objectName).refund(input), DO_TIMEOUT_MS, "rate limiter refund");
+      await withTimeout(rpc<void>(this.stub(objectName).refund(input)), DO_TIMEOUT_MS, "rate limiter refund");
     } catch (err) {
       logFailure("rate limit refund failed; tokens stay consumed until the window rolls over", { objectName }, err);
     }

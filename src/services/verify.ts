@@ -15,6 +15,7 @@ import { needsKeyState, type VerificationRecord } from "../lib/record";
 import type { NamedLimitRequest } from "../lib/ratelimit";
 import { decideVerification, type Principal } from "../lib/verify";
 import { shouldTouchLastUsed } from "./cache";
+import { ioCounters } from "./metrics";
 import type { EdgeRecords } from "./edge-records";
 import { identityLimiterName, logFailure, type KeyStateClient, type LimiterClient } from "./key-state-client";
 import { toVerifyView, type VerifyView } from "./key-views";
@@ -141,6 +142,7 @@ export class VerifyService {
   private touch(record: VerificationRecord): void {
     const now = this.o.now();
     if (!shouldTouchLastUsed(record.keyId, now)) return;
+    ioCounters.d1BackgroundWrites++;
     this.o.waitUntil(
       this.o.db
         .update(keys)
