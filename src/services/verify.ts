@@ -20,6 +20,9 @@ import type { EdgeRecords } from "./edge-records";
 import { identityLimiterName, logFailure, type KeyStateClient, type LimiterClient } from "./key-state-client";
 import { toVerifyView, type VerifyView } from "./key-views";
 
+/** How many times a verify reloads a record its key's object calls stale before giving up with a 503. */
+const MAX_STALE_RETRIES = 3;
+
 export type VerifyRequest = {
   key: string;
   /** A permission query (`a AND (b OR c)`) the key must satisfy. */
@@ -48,8 +51,8 @@ export class VerifyService {
     const required = req.permissions === undefined ? undefined : parseQuery(req.permissions);
     const hash = await hashKey(req.key);
     let record = await this.o.edge.lookup(hash);
-    // A stale record is reloaded once; a second "stale" can only be a concurrent mutation, and then the
-    // freshly loaded D1 row is the answer.
+    // A stale record is reloaded from D1 and decided again. Only the key's object may admit a key with
+    // limits or credits, so if the key keeps changing under us, the answer is a 503 to retry, never VALID.
     for (let attempt = 0; ; attempt++) {
       const decision = decideVerification(record, principal, this.o.now(), required);
       if (!decision.valid || !record) return toVerifyView(record, decision);
@@ -59,12 +62,14 @@ export class VerifyService {
         throw new ApiError("PRECONDITION_FAILED", `The ratelimit "${plan.missing}" does not exist on this key or its identity.`);
       }
       const outcome = await this.applyState(record, plan.limits, req.credits?.cost ?? 1);
-      if (outcome.kind === "stale" && attempt === 0) {
+      if (outcome.kind === "stale") {
+        if (attempt + 1 >= MAX_STALE_RETRIES) {
+          throw new ApiError("SERVICE_UNAVAILABLE", "The key changed repeatedly while it was being verified. Retry the request.");
+        }
         // Reload and cache the truth; the KV copy is the writer's job (it already published it).
         record = await this.o.edge.loadFromD1(hash);
         continue;
       }
-      if (outcome.kind === "stale") return this.valid(record);
       const view = toVerifyView(record, outcome.code === "VALID" ? { valid: true } : { valid: false, code: outcome.code });
       if (outcome.limits) view.ratelimits = outcome.limits;
       if (outcome.remaining !== undefined) view.credits = outcome.remaining;
