@@ -1,5 +1,6 @@
 import { createApp } from "./app";
 
+export { AuditLog } from "./durable/audit-log";
 export { KeyState } from "./durable/key-state";
 export { RateLimiter } from "./durable/rate-limiter";
 

@@ -7,7 +7,7 @@ describe("ALL_ROOT_PERMISSIONS", () => {
   });
 
   it("has only wildcard tuples of the known resource types", () => {
-    for (const p of ALL_ROOT_PERMISSIONS) expect(p).toMatch(/^(api|ratelimit|rbac|identity|rootkey)\.\*\.[a-z_]+$/);
+    for (const p of ALL_ROOT_PERMISSIONS) expect(p).toMatch(/^(api|ratelimit|rbac|identity|rootkey|vault|auditlog)\.\*\.[a-z_]+$/);
   });
 
   it("holds one tuple per action of every resource type", () => {
@@ -15,6 +15,24 @@ describe("ALL_ROOT_PERMISSIONS", () => {
     expect([...ALL_ROOT_PERMISSIONS].sort()).toEqual(expected.sort());
     for (const p of ["api.*.create_api", "api.*.read_api", "api.*.delete_api", "api.*.create_key", "api.*.read_key", "api.*.update_key", "api.*.delete_key", "api.*.verify_key", "api.*.encrypt_key", "api.*.decrypt_key"]) {
       expect(ALL_ROOT_PERMISSIONS).toContain(p);
+    }
+  });
+
+  it("includes the vault's operator permission, wildcard only", () => {
+    expect(ALL_ROOT_PERMISSIONS).toContain("vault.*.rewrap");
+    expect(grantsFor("vault", "rewrap")).toEqual(["vault.*.rewrap"]);
+    expect(parseRootPermission("vault.*.rewrap")).toEqual({ type: "vault", id: "*", action: "rewrap" });
+    for (const p of ["vault.ws_1.rewrap", "vault.*.decrypt_key", "vault.*.*", "api.*.rewrap"]) {
+      expect(parseRootPermission(p), p).toHaveProperty("error");
+    }
+  });
+
+  it("includes reading the audit log, wildcard only", () => {
+    expect(ALL_ROOT_PERMISSIONS).toContain("auditlog.*.read");
+    expect(grantsFor("auditlog", "read")).toEqual(["auditlog.*.read"]);
+    expect(parseRootPermission("auditlog.*.read")).toEqual({ type: "auditlog", id: "*", action: "read" });
+    for (const p of ["auditlog.ws_1.read", "auditlog.*.write", "auditlog.*.*", "auditlogs.*.read", "api.*.read"]) {
+      expect(parseRootPermission(p), p).toHaveProperty("error");
     }
   });
 

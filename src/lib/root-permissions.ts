@@ -48,6 +48,14 @@ export const ROOT_ACTIONS = {
   identity: ["create_identity", "read_identity", "update_identity", "delete_identity"],
   /** Latch's own: managing root keys (Unkey does this only in its dashboard). */
   rootkey: ["create_root_key", "read_root_key", "delete_root_key"],
+  /** Latch's own: reading the workspace's audit log (`auditlogs.listLogs`, `auditlogs.verifyChain`). */
+  auditlog: ["read"],
+  /**
+   * Latch's own: operating the vault. `rewrap` re-wraps every workspace's data key under the first KEK
+   * (`vault.rewrap`), the middle step of a KEK rotation. It acts on the whole deployment, so it is an
+   * operator's permission; it reveals no key material and changes nothing a request can observe.
+   */
+  vault: ["rewrap"],
 } as const;
 
 export type RootResourceType = keyof typeof ROOT_ACTIONS;

@@ -5,6 +5,7 @@
 import { createDb, type Db } from "../db/client";
 import type { Config } from "../env";
 import { ApiService } from "./apis";
+import { DurableAuditClient, type AuditClient } from "./audit";
 import { EdgeRecords } from "./edge-records";
 import { IdentityService } from "./identities";
 import { DurableKeyStateClient, DurableLimiterClient, type KeyStateClient, type LimiterClient } from "./key-state-client";
@@ -13,6 +14,7 @@ import { KeyService } from "./keys";
 import { RatelimitService } from "./ratelimit";
 import { RootKeyService } from "./root-keys";
 import { RbacService } from "./rbac";
+import { VaultService } from "./vault";
 import { VerifyService } from "./verify";
 
 export type Clock = { now(): number };
@@ -22,6 +24,7 @@ export type ServiceOverrides = {
   clock?: Clock;
   keyState?: (env: Env) => KeyStateClient;
   limiter?: (env: Env) => LimiterClient;
+  audit?: (env: Env) => AuditClient;
 };
 
 export type ServicesOptions = {
@@ -72,8 +75,18 @@ export class Services {
     return this.lazy("limiter", () => this.o.overrides?.limiter?.(this.o.env) ?? new DurableLimiterClient(this.o.env.LIMITER));
   }
 
+  /** The workspace audit log; one client per request, so the request's events share one correlation id. */
+  get audit(): AuditClient {
+    return this.lazy("audit", () => this.o.overrides?.audit?.(this.o.env) ?? new DurableAuditClient(this.o.env.AUDIT_LOG, this.now));
+  }
+
   get keys(): KeyService {
-    return this.lazy("keys", () => new KeyService({ db: this.db, edge: this.edge, keyState: this.keyState, now: this.now }));
+    return this.lazy("keys", () => new KeyService({ db: this.db, edge: this.edge, keyState: this.keyState, vault: this.vault, now: this.now }));
+  }
+
+  /** Cheap to build: the KEKs are imported on first use, once per isolate. */
+  get vault(): VaultService {
+    return this.lazy("vault", () => new VaultService({ db: this.db, secret: this.o.env.VAULT_MASTER_KEYS, now: this.now }));
   }
 
   get keyRbac(): KeyRbacService {

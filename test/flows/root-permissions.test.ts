@@ -40,6 +40,7 @@ const rlGlobal = (action: (typeof ROOT_ACTIONS)["ratelimit"][number]): Need => (
 const rbac = (action: (typeof ROOT_ACTIONS)["rbac"][number]): Need => ({ type: "rbac", action });
 const identity = (action: (typeof ROOT_ACTIONS)["identity"][number]): Need => ({ type: "identity", action });
 const rootkey = (action: (typeof ROOT_ACTIONS)["rootkey"][number]): Need => ({ type: "rootkey", action });
+const auditlog = (action: (typeof ROOT_ACTIONS)["auditlog"][number]): Need => ({ type: "auditlog", action });
 
 let counter = 0;
 /** A name unique within this file (storage is shared by every test of a file). */
@@ -314,6 +315,10 @@ const AUDIT: Entry[] = [
     needs: [rootkey("delete_root_key")],
     setup: async (h) => ({ body: { keyId: (await admin<{ keyId: string }>(h, "/v2/rootKeys.createRootKey", { permissions: ["api.*.read_api"] })).keyId } }),
   },
+
+  // auditlogs.* (Latch's extension)
+  { operation: "auditlogs.listLogs", needs: [auditlog("read")], setup: async () => ({ body: {} }) },
+  { operation: "auditlogs.verifyChain", needs: [auditlog("read")], setup: async () => ({ body: {} }) },
 ];
 
 /** Ids for the "only for another resource" grants: any id but the request's shows the same thing. */

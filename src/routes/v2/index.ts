@@ -3,6 +3,9 @@ import * as apisCreateApi from "./apis.createApi";
 import * as apisDeleteApi from "./apis.deleteApi";
 import * as apisGetApi from "./apis.getApi";
 import * as apisListKeys from "./apis.listKeys";
+import * as apisUpdateApi from "./apis.updateApi";
+import * as auditlogsListLogs from "./auditlogs.listLogs";
+import * as auditlogsVerifyChain from "./auditlogs.verifyChain";
 import * as identitiesCreateIdentity from "./identities.createIdentity";
 import * as identitiesDeleteIdentity from "./identities.deleteIdentity";
 import * as identitiesGetIdentity from "./identities.getIdentity";
@@ -40,6 +43,7 @@ import * as ratelimitSetOverride from "./ratelimit.setOverride";
 import * as rootKeysCreateRootKey from "./rootKeys.createRootKey";
 import * as rootKeysDeleteRootKey from "./rootKeys.deleteRootKey";
 import * as rootKeysListRootKeys from "./rootKeys.listRootKeys";
+import * as vaultRewrap from "./vault.rewrap";
 
 /** Every operation, registered in this order. A test checks that each route file is listed here. */
 export const routes: RouteModule[] = [
@@ -47,6 +51,7 @@ export const routes: RouteModule[] = [
   apisGetApi,
   apisDeleteApi,
   apisListKeys,
+  apisUpdateApi,
   keysCreateKey,
   keysGetKey,
   keysWhoami,
@@ -84,4 +89,7 @@ export const routes: RouteModule[] = [
   rootKeysCreateRootKey,
   rootKeysListRootKeys,
   rootKeysDeleteRootKey,
+  auditlogsListLogs,
+  auditlogsVerifyChain,
+  vaultRewrap,
 ];
