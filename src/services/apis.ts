@@ -3,6 +3,7 @@
  * exactly like a missing one.
  */
 import { and, eq, gte, isNull } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "../db/client";
 import { apis, identities, keys, keyspaces } from "../db/schema";
 import { ApiError } from "../lib/errors";
@@ -11,6 +12,8 @@ import type { EdgeRecords } from "./edge-records";
 import { affectedKeyColumns, nextRevision, republishKeys } from "./key-fanout";
 import type { KeyStateClient } from "./key-state-client";
 import { loadKeyBundles, type KeyBundle } from "./key-bundles";
+
+type Stmt = BatchItem<"sqlite">;
 
 export type ApiWithKeyspace = typeof apis.$inferSelect & { keyspace: typeof keyspaces.$inferSelect };
 
@@ -24,17 +27,27 @@ export function requireEncryptedKeys(api: ApiWithKeyspace): void {
   }
 }
 
+/**
+ * The settings of an API that `apis.createApi` and `apis.updateApi` (Latch extension) accept. Omitted =
+ * default on create, unchanged on update. Later settings (IP allow-list, delete protection, ...) join here;
+ * any that changes verify answers must republish the API's keys in `update`.
+ */
+export type ApiSettings = {
+  /** Keep encrypted copies of recoverable keys (the vault); lives on the API's keyspace. */
+  storeEncryptedKeys?: boolean | undefined;
+};
+
 export type ApiServiceOptions = { db: Db; edge: EdgeRecords; keyState: KeyStateClient; now: () => number };
 
 export class ApiService {
   constructor(private readonly o: ApiServiceOptions) {}
 
-  async create(workspaceId: string, name: string): Promise<{ apiId: string }> {
+  async create(workspaceId: string, name: string, settings: ApiSettings = {}): Promise<{ apiId: string }> {
     const now = this.o.now();
     const apiId = newId("api", now);
     const keyspaceId = newId("ks", now);
     await this.o.db.batch([
-      this.o.db.insert(keyspaces).values({ id: keyspaceId, workspaceId, createdAt: now }),
+      this.o.db.insert(keyspaces).values({ id: keyspaceId, workspaceId, storeEncryptedKeys: settings.storeEncryptedKeys ?? false, createdAt: now }),
       this.o.db.insert(apis).values({ id: apiId, workspaceId, keyspaceId, name, createdAt: now }),
     ]);
     return { apiId };
@@ -51,6 +64,26 @@ export class ApiService {
     const row = rows[0];
     if (!row) throw new ApiError("API_NOT_FOUND", `The API ${apiId} does not exist.`);
     return { ...row.api, keyspace: row.keyspace };
+  }
+
+  /**
+   * Changes the API's settings in one batch. None of today's settings changes a verify answer, so nothing
+   * is republished. Turning `storeEncryptedKeys` off keeps the stored copies (turning it on again makes
+   * them readable again) but refuses new recoverable keys and every decrypt.
+   */
+  async update(api: ApiWithKeyspace, settings: ApiSettings): Promise<void> {
+    const { db } = this.o;
+    const now = this.o.now();
+    const stmts: Stmt[] = [db.update(apis).set({ updatedAt: now }).where(and(eq(apis.id, api.id), eq(apis.workspaceId, api.workspaceId)))];
+    if (settings.storeEncryptedKeys !== undefined) {
+      stmts.push(
+        db
+          .update(keyspaces)
+          .set({ storeEncryptedKeys: settings.storeEncryptedKeys })
+          .where(and(eq(keyspaces.id, api.keyspaceId), eq(keyspaces.workspaceId, api.workspaceId))),
+      );
+    }
+    await db.batch(stmts as [Stmt, ...Stmt[]]);
   }
 
   /**

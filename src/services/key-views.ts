@@ -22,6 +22,8 @@ export type KeyView = {
   credits?: { remaining: number | null; refill?: { interval: "daily" | "monthly"; amount: number; refillDay?: number } };
   identity?: IdentityView;
   ratelimits?: ReturnType<typeof toRatelimitConfig>[];
+  /** Only for `decrypt: true` on a recoverable key of an API that stores encrypted keys. */
+  plaintext?: string;
 };
 
 export type IdentityView = {
@@ -31,8 +33,11 @@ export type IdentityView = {
   ratelimits?: ReturnType<typeof toRatelimitConfig>[];
 };
 
-/** `credits` overrides the D1 mirror with the key's true balance, where the caller has it. */
-export function toKeyView(b: KeyBundle, credits?: CreditState | null): KeyView {
+/**
+ * `credits` overrides the D1 mirror with the key's true balance, where the caller has it; `plaintext` is
+ * the decrypted key, where the caller asked for it and the key has an encrypted copy.
+ */
+export function toKeyView(b: KeyBundle, credits?: CreditState | null, plaintext?: string): KeyView {
   const k = b.key;
   const record = toVerificationRecord(b);
   const view: KeyView = {
@@ -53,6 +58,7 @@ export function toKeyView(b: KeyBundle, credits?: CreditState | null): KeyView {
   if (balance) view.credits = creditsView(balance);
   if (record?.identity) view.identity = identityView(record.identity);
   if (b.keyRatelimits.length > 0) view.ratelimits = b.keyRatelimits.map(toRatelimitConfig);
+  if (plaintext !== undefined) view.plaintext = plaintext;
   return view;
 }
 

@@ -6,7 +6,7 @@
 import { and, eq, isNull, notInArray, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "../db/client";
-import { identities, keys, keysPermissions, keysRoles, ratelimits } from "../db/schema";
+import { encryptedKeys, identities, keys, keysPermissions, keysRoles, ratelimits } from "../db/schema";
 import { ApiError } from "../lib/errors";
 import { hashKey } from "../lib/hash";
 import { newId } from "../lib/ids";
@@ -22,6 +22,7 @@ import { grantStatements, type KeyGrants } from "./key-rbac";
 export type ApiKeyBundle = KeyBundle & { apiId: string };
 import { logFailure, type KeyStateClient } from "./key-state-client";
 import type { ApiWithKeyspace } from "./apis";
+import type { VaultService } from "./vault";
 
 type Stmt = BatchItem<"sqlite">;
 
@@ -40,6 +41,8 @@ export type CreateKeyInput = {
   ratelimits?: RatelimitInput[] | undefined;
   /** Permissions and roles, already checked by `KeyRbacService.resolveGrants`; linked in the same batch. */
   grants?: KeyGrants | undefined;
+  /** Keep an encrypted copy (the route has checked encrypt_key and that the API stores encrypted keys). */
+  recoverable?: boolean | undefined;
 };
 
 /** Omitted field = unchanged, `null` = cleared (Unkey's updateKey semantics). */
@@ -53,7 +56,7 @@ export type UpdateKeyInput = {
   ratelimits?: RatelimitInput[] | undefined;
 };
 
-export type KeyServiceOptions = { db: Db; edge: EdgeRecords; keyState: KeyStateClient; now: () => number };
+export type KeyServiceOptions = { db: Db; edge: EdgeRecords; keyState: KeyStateClient; vault: VaultService; now: () => number };
 
 export class KeyService {
   constructor(private readonly o: KeyServiceOptions) {}
@@ -81,6 +84,9 @@ export class KeyService {
     const hash = await hashKey(key);
     const keyId = newId("key", now);
     const credits = creditColumns(createCredits(input.credits, now));
+    // Encrypted before anything is written: a vault failure leaves no key behind, and the copy then goes
+    // into the same batch as the key, so a recoverable key never exists without it.
+    const copy = input.recoverable ? await this.o.vault.encrypt(api.workspaceId, keyId, key) : undefined;
     const stmts: Stmt[] = [];
     if (input.externalId !== undefined) stmts.push(this.upsertIdentity(api.workspaceId, input.externalId, now));
     stmts.push(
@@ -101,6 +107,7 @@ export class KeyService {
         createdAt: now,
       }),
     );
+    if (copy) stmts.push(db.insert(encryptedKeys).values(copy));
     for (const rl of input.ratelimits ?? []) stmts.push(this.insertRatelimit(api.workspaceId, keyId, rl, now));
     if (input.grants) stmts.push(...grantStatements(db, api.workspaceId, keyId, input.grants, now));
     await db.batch(stmts as [Stmt, ...Stmt[]]);
@@ -146,6 +153,7 @@ export class KeyService {
         db.delete(ratelimits).where(eq(ratelimits.keyId, k.id)),
         db.delete(keysPermissions).where(eq(keysPermissions.keyId, k.id)),
         db.delete(keysRoles).where(eq(keysRoles.keyId, k.id)),
+        this.o.vault.deleteCopy(k.workspaceId, k.id),
         db.delete(keys).where(and(eq(keys.id, k.id), eq(keys.workspaceId, k.workspaceId))),
       ]);
     } else {
@@ -160,7 +168,8 @@ export class KeyService {
   /**
    * Issues a new key with everything the old one carries (name, meta, identity, expiry, credits, limits,
    * permissions, roles), and makes the old one expire `expirationMs` from now, rounded up to a whole minute
-   * (0 = at once). An earlier expiry the old key already had is kept.
+   * (0 = at once). An earlier expiry the old key already had is kept. A recoverable key's successor is
+   * recoverable too (its copy encrypted under the new key id), as long as the API still stores encrypted keys.
    */
   async reroll(bundle: KeyBundle, api: ApiWithKeyspace, expirationMs: number): Promise<{ keyId: string; key: string }> {
     const { db } = this.o;
@@ -175,8 +184,11 @@ export class KeyService {
     const { id: _id, hash: _h, start: _s, createdAt: _c, updatedAt: _u, lastUsedAt: _l, deletedAt: _d, ...copied } = old;
     // The new key starts with the old key's true balance (its object's), not the D1 mirror.
     const credits = creditColumns(await this.credits(bundle));
+    const recoverable = api.keyspace.storeEncryptedKeys && (await this.o.vault.hasCopy(old.workspaceId, old.id));
+    const copy = recoverable ? await this.o.vault.encrypt(old.workspaceId, keyId, key) : undefined;
     const stmts: Stmt[] = [
       db.insert(keys).values({ ...copied, ...credits, id: keyId, hash, start, byteLength, revision: 0, createdAt: now }),
+      ...(copy ? [db.insert(encryptedKeys).values(copy)] : []),
       ...bundle.keyRatelimits.map((rl) => this.insertRatelimit(old.workspaceId, keyId, rl, now)),
       db.insert(keysPermissions).select(
         db

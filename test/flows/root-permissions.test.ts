@@ -41,6 +41,7 @@ const rbac = (action: (typeof ROOT_ACTIONS)["rbac"][number]): Need => ({ type: "
 const identity = (action: (typeof ROOT_ACTIONS)["identity"][number]): Need => ({ type: "identity", action });
 const rootkey = (action: (typeof ROOT_ACTIONS)["rootkey"][number]): Need => ({ type: "rootkey", action });
 const auditlog = (action: (typeof ROOT_ACTIONS)["auditlog"][number]): Need => ({ type: "auditlog", action });
+const vaultNeed = (action: (typeof ROOT_ACTIONS)["vault"][number]): Need => ({ type: "vault", action });
 
 let counter = 0;
 /** A name unique within this file (storage is shared by every test of a file). */
@@ -315,6 +316,14 @@ const AUDIT: Entry[] = [
     needs: [rootkey("delete_root_key")],
     setup: async (h) => ({ body: { keyId: (await admin<{ keyId: string }>(h, "/v2/rootKeys.createRootKey", { permissions: ["api.*.read_api"] })).keyId } }),
   },
+
+  // Latch's other extensions
+  {
+    operation: "apis.updateApi",
+    needs: [api("update_api")],
+    setup: async (h) => ({ body: { apiId: h.apiId, storeEncryptedKeys: true }, apiId: h.apiId }),
+  },
+  { operation: "vault.rewrap", needs: [vaultNeed("rewrap")], setup: async () => ({ body: {} }) },
 
   // auditlogs.* (Latch's extension)
   { operation: "auditlogs.listLogs", needs: [auditlog("read")], setup: async () => ({ body: {} }) },

@@ -10,6 +10,13 @@ export const operationId = "apis.createApi";
 const Body = z
   .strictObject({
     name: z.string().min(3).max(256).openapi({ description: "A name for the API.", example: "payments-production" }),
+    storeEncryptedKeys: z.boolean().default(false).openapi({
+      description:
+        "Latch extension: keep an encrypted copy of keys created with `recoverable: true`, so `decrypt: true` can show them " +
+        "again. Needs a configured vault (412 otherwise). Change it later with `apis.updateApi`.",
+      example: true,
+      "x-latch-extension": true,
+    }),
   })
   .openapi("V2ApisCreateApiRequestBody");
 
@@ -32,8 +39,10 @@ export type ApisCreateApiResponse = z.infer<typeof Response>;
 export function register(app: App): void {
   app.openapi(route, async (c) => {
     const principal = await requireRootKey(c, grantsFor("api", "create_api"));
-    const { name } = c.req.valid("json");
-    const data = await c.get("services").apis.create(principal.workspaceId, name);
+    const { name, storeEncryptedKeys } = c.req.valid("json");
+    const services = c.get("services");
+    if (storeEncryptedKeys) await services.vault.requireConfigured();
+    const data = await services.apis.create(principal.workspaceId, name, { storeEncryptedKeys });
     return c.json({ meta: meta(c), data }, 200);
   });
 }

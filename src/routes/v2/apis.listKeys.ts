@@ -43,7 +43,7 @@ export function register(app: App): void {
   app.openapi(route, async (c) => {
     const principal = await requireRootKey(c);
     const { apiId, limit, cursor, externalId, decrypt, revalidateKeysCache } = c.req.valid("json");
-    const { apis } = c.get("services");
+    const { apis, vault } = c.get("services");
     const api = await apis.get(principal.workspaceId, apiId);
     requirePermission(principal, grantsFor("api", "read_api", api.id));
     requirePermission(principal, grantsFor("api", "read_key", api.id));
@@ -52,7 +52,10 @@ export function register(app: App): void {
       requireEncryptedKeys(api);
     }
     const page = await apis.listKeys(api, { limit, cursor, externalId, revalidate: revalidateKeysCache });
+    const audit = { actor: principal.keyId, requestId: c.get("requestId") };
+    const plaintexts = decrypt ? await vault.reveal(api.workspaceId, page.bundles.map((b) => b.key.id), audit) : undefined;
     const pagination = page.cursor ? { cursor: page.cursor, hasMore: true } : { hasMore: false };
-    return c.json({ meta: meta(c), data: page.bundles.map((b) => toKeyView(b)), pagination }, 200);
+    const data = page.bundles.map((b) => toKeyView(b, undefined, plaintexts?.get(b.key.id)));
+    return c.json({ meta: meta(c), data, pagination }, 200);
   });
 }

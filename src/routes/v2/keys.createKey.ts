@@ -78,7 +78,7 @@ export function register(app: App): void {
     if (permissions?.length) requirePermission(principal, grantsFor("rbac", "add_permission_to_key"));
     if (roles?.length) requirePermission(principal, grantsFor("rbac", "add_role_to_key"));
     const grants = permissions?.length || roles?.length ? await services.keyRbac.resolveGrants(principal, { permissions, roles }) : undefined;
-    const data = await services.keys.create(api, { ...input, grants });
+    const data = await services.keys.create(api, { ...input, grants, recoverable });
     return c.json({ meta: meta(c), data }, 200);
   });
 }

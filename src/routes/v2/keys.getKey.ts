@@ -37,13 +37,16 @@ export function register(app: App): void {
   app.openapi(route, async (c) => {
     const principal = await requireRootKey(c);
     const { keyId, decrypt } = c.req.valid("json");
-    const { keys, apis } = c.get("services");
+    const { keys, apis, vault } = c.get("services");
     const bundle = await keys.find(principal.workspaceId, keyId);
     requirePermission(principal, grantsFor("api", "read_key", bundle.apiId));
+    let plaintext: string | undefined;
     if (decrypt) {
       requirePermission(principal, grantsFor("api", "decrypt_key", bundle.apiId));
       requireEncryptedKeys(await apis.get(principal.workspaceId, bundle.apiId));
+      const revealed = await vault.reveal(principal.workspaceId, [bundle.key.id], { actor: principal.keyId, requestId: c.get("requestId") });
+      plaintext = revealed.get(bundle.key.id);
     }
-    return c.json({ meta: meta(c), data: toKeyView(bundle, await c.get("services").keys.credits(bundle)) }, 200);
+    return c.json({ meta: meta(c), data: toKeyView(bundle, await keys.credits(bundle), plaintext) }, 200);
   });
 }
