@@ -5,7 +5,7 @@ import { z } from "zod";
 import { LimitRequestSchema } from "./limiter-protocol";
 
 export const CreditStateSchema = z.object({
-  remaining: z.number().int().min(0),
+  remaining: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   refill: z.object({ amount: z.number().int().min(1), refillDay: z.number().int().min(1).max(31).optional() }).optional(),
   lastRefillAt: z.number().int().min(0),
 });
@@ -14,7 +14,8 @@ export const KeyIdentSchema = z.object({ workspaceId: z.string().min(1), keyId: 
 
 export const KeyVerifyInputSchema = KeyIdentSchema.extend({
   revision: z.number().int().min(0),
-  limits: z.array(LimitRequestSchema).max(100),
+  // 50 configured limits of the key, 50 of its identity, and up to 100 named in the request.
+  limits: z.array(LimitRequestSchema).max(200),
   credits: z.object({ initial: CreditStateSchema, cost: z.number().int().min(0) }).optional(),
   now: z.number().int().min(0),
 });

@@ -178,8 +178,13 @@ describe("refund", () => {
     expect(refund(w({ current: 1 }), 5, D, T0 + 5)).toEqual(w({ current: 0 }));
   });
 
-  it("after a roll-over the tokens have aged out: nothing is given back", () => {
-    expect(refund(w({ current: 3 }), 2, D, T0 + D)).toEqual(w({ seq: SEQ + 1, current: 0, previous: 3 }));
+  it("after one roll-over the tokens are in previous and come out of it", () => {
+    expect(refund(w({ seq: SEQ + 1, current: 1, previous: 3 }), 2, D, T0)).toEqual(w({ seq: SEQ + 1, current: 1, previous: 1 }));
+  });
+
+  it("after two roll-overs the tokens have aged out: nothing changes", () => {
+    const later = w({ seq: SEQ + 2, current: 1, previous: 0 });
+    expect(refund(later, 2, D, T0)).toEqual(later);
   });
 
   it("of a window that never existed is nothing", () => {

@@ -61,13 +61,17 @@ export function decideLimit(state: WindowState | undefined, req: LimitRequest, n
   };
 }
 
-/** Takes back what an admitted request consumed (used when a later check of the same request failed). */
-export function refund(state: WindowState | undefined, cost: number, duration: number, now: number): WindowState | undefined {
-  if (!state) return undefined;
-  const window = slide(state, duration, now);
-  // Only the window the tokens were taken from can give them back; after a roll-over they have aged out.
-  if (window.seq !== state.seq) return window;
-  return { ...window, current: Math.max(0, window.current - cost) };
+/**
+ * Takes back what an admitted request consumed (used when a later check of the same request failed).
+ * `consumedAt` is the `now` of the request that consumed: if the window has rolled over since, the tokens
+ * are in `previous` and are taken from there; older than that, they no longer count and nothing changes.
+ */
+export function refund(state: WindowState | undefined, cost: number, duration: number, consumedAt: number): WindowState | undefined {
+  if (!state || state.duration !== duration) return state;
+  const seq = Math.floor(consumedAt / duration);
+  if (state.seq === seq) return { ...state, current: Math.max(0, state.current - cost) };
+  if (state.seq === seq + 1) return { ...state, previous: Math.max(0, state.previous - cost) };
+  return state;
 }
 
 export type NamedLimitRequest = LimitRequest & { name: string };

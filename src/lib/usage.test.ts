@@ -192,12 +192,12 @@ describe("patchCredits", () => {
     expect(patchCredits(current, { remaining: 9 }, NOW)).toEqual({ remaining: 9, refill, lastRefillAt: NOW });
   });
 
-  it("refill alone keeps the balance and when it was last refilled", () => {
-    expect(patchCredits(current, { refill: { amount: 20 } }, NOW)).toEqual({ remaining: 4, refill: { amount: 20 }, lastRefillAt: NOW - 5000 });
+  it("refill alone keeps the balance; the new schedule counts from now (no top-up at once)", () => {
+    expect(patchCredits(current, { refill: { amount: 20 } }, NOW)).toEqual({ remaining: 4, refill: { amount: 20 }, lastRefillAt: NOW });
   });
 
   it("refill:null drops only the refill", () => {
-    expect(patchCredits(current, { refill: null }, NOW)).toEqual({ remaining: 4, lastRefillAt: NOW - 5000 });
+    expect(patchCredits(current, { refill: null }, NOW)).toEqual({ remaining: 4, lastRefillAt: NOW });
   });
 
   it("an empty patch changes nothing; on an unlimited key it stays unlimited", () => {

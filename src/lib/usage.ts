@@ -80,7 +80,9 @@ export function applyCreditOperation(state: CreditState | null, op: CreditOperat
   }
   if (!state) throw new RangeError("an unlimited key has no balance to change");
   const current = applyRefill(state, now);
-  const remaining = op.operation === "increment" ? current.remaining + op.value : Math.max(0, current.remaining - op.value);
+  // A balance stays a safe integer: an increment past 2^53 - 1 stops there rather than losing precision.
+  const remaining =
+    op.operation === "increment" ? Math.min(Number.MAX_SAFE_INTEGER, current.remaining + op.value) : Math.max(0, current.remaining - op.value);
   return { ...current, remaining };
 }
 
@@ -102,6 +104,7 @@ export function patchCredits(current: CreditState | null, patch: CreditPatch, no
     return null;
   }
   const refill = patch.refill === undefined ? current?.refill : (patch.refill ?? undefined);
-  const lastRefillAt = patch.remaining !== undefined || !current ? now : current.lastRefillAt;
+  // A new balance or a new refill schedule counts from now: adding a refill must not top the key up at once.
+  const lastRefillAt = patch.remaining !== undefined || patch.refill !== undefined || !current ? now : current.lastRefillAt;
   return { remaining, lastRefillAt, ...(refill ? { refill } : {}) };
 }

@@ -5,6 +5,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import { MAX_KEY_BYTES, MAX_KEY_LENGTH, MIN_KEY_BYTES } from "../lib/keys";
+import { MAX_DURATION_MS } from "../lib/limiter-protocol";
 import { VERIFY_CODES } from "../lib/verify";
 
 /** Latest timestamp Unkey accepts for `expires` (2100-01-01). */
@@ -65,7 +66,7 @@ export const RatelimitRequest = z
   .strictObject({
     name: z.string().min(3).max(128).openapi({ example: "requests" }),
     limit: z.number().int().min(1).openapi({ example: 100 }),
-    duration: z.number().int().min(1000).openapi({ description: "Window length in milliseconds.", example: 60000 }),
+    duration: z.number().int().min(1000).max(MAX_DURATION_MS).openapi({ description: "Window length in milliseconds (at most 30 days).", example: 60000 }),
     autoApply: z.boolean().default(false).openapi({ description: "Apply on every verify without naming it." }),
   })
   .openapi("RatelimitRequest");
