@@ -48,21 +48,17 @@ describe("TtlLru", () => {
     expect(c.get("d", 1)).toEqual({ value: 4 });
   });
 
-  it("treats a get as a use, so the entry read last survives eviction", () => {
+  it("does not move an entry on read: eviction follows insertion order", () => {
     const c = new TtlLru<number>(3, 1000);
     c.set("a", 1, 0);
     c.set("b", 2, 0);
     c.set("c", 3, 0);
     expect(c.get("a", 1)).toEqual({ value: 1 });
     c.set("d", 4, 2);
-    expect(c.get("b", 3)).toBeUndefined();
-    expect(c.get("a", 3)).toEqual({ value: 1 });
-    // Order is now c, d, a: the next eviction takes c.
-    c.set("e", 5, 4);
-    expect(c.get("c", 5)).toBeUndefined();
-    expect(c.get("d", 5)).toEqual({ value: 4 });
-    expect(c.get("a", 5)).toEqual({ value: 1 });
-    expect(c.get("e", 5)).toEqual({ value: 5 });
+    // "a" was read, but it was inserted first, so it goes first.
+    expect(c.get("a", 3)).toBeUndefined();
+    expect(c.get("b", 3)).toEqual({ value: 2 });
+    expect(c.get("d", 3)).toEqual({ value: 4 });
   });
 
   it("re-setting an entry makes it the most recent", () => {

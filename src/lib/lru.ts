@@ -1,6 +1,6 @@
 /**
- * A bounded LRU map whose entries expire `ttlMs` after they were set. Map iteration order is insertion
- * order, so re-inserting on read keeps the least recently used entry first, where eviction takes it.
+ * A bounded map whose entries expire `ttlMs` after they were set; when full, the oldest insertion is
+ * evicted first (Map iteration order is insertion order).
  */
 export class TtlLru<V> {
   private readonly map = new Map<string, { value: V; expiresAt: number }>();
@@ -9,13 +9,18 @@ export class TtlLru<V> {
     private readonly ttlMs: number,
   ) {}
 
-  /** Returns the live entry (wrapped, so a cached `null` is distinguishable from a miss). */
+  /**
+   * Returns the live entry (wrapped, so a cached `null` is distinguishable from a miss). A hit is not
+   * moved: with entries living seconds, eviction in insertion order is as good as recency, and a hit (the
+   * hot path) stays a single Map lookup.
+   */
   get(key: string, now: number): { value: V } | undefined {
     const hit = this.map.get(key);
     if (!hit) return undefined;
-    this.map.delete(key);
-    if (hit.expiresAt <= now) return undefined;
-    this.map.set(key, hit);
+    if (hit.expiresAt <= now) {
+      this.map.delete(key);
+      return undefined;
+    }
     return { value: hit.value };
   }
 

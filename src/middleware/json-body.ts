@@ -21,23 +21,32 @@ export function jsonBody(opts: { maxBytes?: number } = {}): MiddlewareHandler<Ho
         { location: "header.content-type", message: `expected application/json, got ${type ? JSON.stringify(type) : "nothing"}` },
       ]);
     }
-    const text = await readCapped(c.req.raw, maxBytes);
-    // Hand the text to hono's body cache, so the route's validator parses it without reading again.
-    (c.req.bodyCache as Record<string, unknown>).text = Promise.resolve(text);
+    const text = await readCapped(c.req.raw, maxBytes, declared);
+    // Parsed once, here; hono's validator reads the parsed value from its body cache.
+    let parsed: unknown;
     try {
-      JSON.parse(text);
+      parsed = JSON.parse(text);
     } catch (err) {
       throw new ApiError("BODY_UNREADABLE", "The request body is not valid JSON.", [
         { location: "body", message: err instanceof Error ? err.message : "invalid JSON" },
       ]);
     }
+    (c.req.bodyCache as Record<string, unknown>).text = Promise.resolve(text);
+    // hono's validator calls c.req.json(), which would parse the text a second time.
+    (c.req as unknown as { json: () => Promise<unknown> }).json = () => Promise.resolve(parsed);
     await next();
   };
 }
 
-/** Reads the body, stopping (and refusing) as soon as it passes the cap: a huge upload is never buffered. */
-async function readCapped(req: Request, maxBytes: number): Promise<string> {
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
+/**
+ * Reads the body, refusing it as soon as it passes the cap: a huge upload is never buffered. A body whose
+ * length is declared (and within the cap; the runtime enforces Content-Length) is read in one call.
+ */
+async function readCapped(req: Request, maxBytes: number, declared: number): Promise<string> {
   if (!req.body) return "";
+  if (declared > 0) return decode(new Uint8Array(await req.arrayBuffer()));
   const reader = req.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -57,8 +66,12 @@ async function readCapped(req: Request, maxBytes: number): Promise<string> {
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
+  return decode(bytes);
+}
+
+function decode(bytes: Uint8Array): string {
   try {
-    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+    return decoder.decode(bytes);
   } catch {
     throw new ApiError("BODY_UNREADABLE", "The request body is not valid UTF-8.", [{ location: "body", message: "invalid UTF-8" }]);
   }
