@@ -17,6 +17,15 @@ export const ConfigSchema = z.object({
   VERIFY_CACHE_TTL_MS: intString(DEFAULT_CACHE_TTL_MS),
   /** Delay of the second KV publish of a mutation (ms), which closes the back-fill race. 0 disables it. */
   EDGE_REPUBLISH_DELAY_MS: intString(1500),
+  /**
+   * GitHub's secret-scanning public keys (`{"public_keys":[{key_identifier, key, is_current}]}`, as GitHub
+   * publishes them). Empty = leaked-key reports are refused (412). Parsed by the leak endpoint only, so a bad
+   * value disables that endpoint (a 412 naming the variable) instead of every route.
+   */
+  GITHUB_SECRET_SCANNING_KEYS: z
+    .string()
+    .optional()
+    .transform((v) => v ?? ""),
 });
 
 export type Config = z.output<typeof ConfigSchema>;

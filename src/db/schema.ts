@@ -239,6 +239,27 @@ export const encryptedKeys = sqliteTable(
   (t) => [index("encrypted_keys_workspace_idx").on(t.workspaceId)],
 );
 
+/**
+ * The audit outbox: events written in the same `db.batch` as the change they record, so the change and its
+ * record commit or fail together. After the commit (before the response) the Worker relays a workspace's
+ * rows, in `rowid` order (= commit order), to its `AuditLog` object, which stores each event id at most
+ * once, and deletes them. A row left behind by a failed relay is relayed by the next mutation or read of
+ * that workspace's log (src/services/audit.ts).
+ */
+export const auditOutbox = sqliteTable(
+  "audit_outbox",
+  {
+    /** The event's own `log_…` id. */
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id").notNull(),
+    /** When the event was staged (unix ms): how long a row has waited, for monitoring. Order is `rowid`. */
+    createdAt: integer("created_at").notNull(),
+    /** The event's content as canonical JSON (src/lib/audit.ts); ids only, never a secret. */
+    json: text("json").notNull(),
+  },
+  (t) => [index("audit_outbox_workspace_idx").on(t.workspaceId)],
+);
+
 export type KeyRow = typeof keys.$inferSelect;
 export type ApiRow = typeof apis.$inferSelect;
 export type IdentityRow = typeof identities.$inferSelect;

@@ -12,6 +12,7 @@ import {
   toPage,
   toRow,
   type AuditEvent,
+  type AuditEventContent,
   type AuditPage,
   type AuditRow,
   type ChainVerdict,
@@ -49,26 +50,49 @@ export class AuditLog extends DurableObject<Env> {
   async append(input: unknown): Promise<AuditEvent[]> {
     const events = AppendInputSchema.parse(input);
     return this.serially(async () => {
-      const ids = events.map((e) => e.id);
-      const stored = this.rows(`SELECT ${ROW_COLUMNS} FROM audit_events WHERE id IN (${ids.map(() => "?").join(", ")}) ORDER BY seq`, ...ids);
+      const stored = this.storedRows(events.map((e) => e.id));
       if (stored.length === events.length) return stored.map(fromRow).filter((e): e is AuditEvent => e !== undefined);
       if (stored.length > 0) throw new Error("some of these audit event ids are stored already");
-      const workspaceId = events[0]!.workspaceId;
-      if (this.workspaceId !== undefined && this.workspaceId !== workspaceId) throw new Error("events of another workspace");
-      const chained = await chainEvents(this.head, events);
-      this.ctx.storage.transactionSync(() => {
-        for (const e of chained) {
-          const r = toRow(e);
-          this.ctx.storage.sql.exec(
-            `INSERT INTO audit_events (id, time, event, actor_id, resource_ids, json, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-            r.id, r.time, r.event, r.actor_id, r.resource_ids, r.json, r.prev_hash, r.hash,
-          );
-        }
-      });
-      this.head = chained.at(-1)!.hash;
-      this.workspaceId = workspaceId;
-      return chained;
+      return this.insert(events);
     });
+  }
+
+  /**
+   * The outbox relay's append (src/services/audit.ts): events whose ids are stored already are skipped,
+   * the rest appended in order. Two relays of the same outbox rows racing each other (or a retry after a
+   * lost reply) thus store every event once, in the order of the outbox. Returns how many were new.
+   */
+  async appendMissing(input: unknown): Promise<number> {
+    const events = AppendInputSchema.parse(input);
+    return this.serially(async () => {
+      const stored = new Set(this.storedRows(events.map((e) => e.id)).map((r) => r.id));
+      const fresh = events.filter((e) => !stored.has(e.id));
+      if (fresh.length > 0) await this.insert(fresh);
+      return fresh.length;
+    });
+  }
+
+  private storedRows(ids: string[]): AuditRow[] {
+    return this.rows(`SELECT ${ROW_COLUMNS} FROM audit_events WHERE id IN (${ids.map(() => "?").join(", ")}) ORDER BY seq`, ...ids);
+  }
+
+  /** Chains `events` after the head and stores them in one storage transaction. Call only inside `serially`. */
+  private async insert(events: AuditEventContent[]): Promise<AuditEvent[]> {
+    const workspaceId = events[0]!.workspaceId;
+    if (this.workspaceId !== undefined && this.workspaceId !== workspaceId) throw new Error("events of another workspace");
+    const chained = await chainEvents(this.head, events);
+    this.ctx.storage.transactionSync(() => {
+      for (const e of chained) {
+        const r = toRow(e);
+        this.ctx.storage.sql.exec(
+          `INSERT INTO audit_events (id, time, event, actor_id, resource_ids, json, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          r.id, r.time, r.event, r.actor_id, r.resource_ids, r.json, r.prev_hash, r.hash,
+        );
+      }
+    });
+    this.head = chained.at(-1)!.hash;
+    this.workspaceId = workspaceId;
+    return chained;
   }
 
   /** Newest first, filtered; `cursor` is the `seq` the previous page ended at. */

@@ -17,7 +17,10 @@ import { newId } from "./ids";
 
 export const GENESIS_HASH = "0".repeat(64);
 
-/** Unkey's event names (reference §8) plus Latch's own (`rootKey.*`, `key.decrypt`, `api.update` settings). */
+/**
+ * Unkey's event names (reference §8) plus Latch's own (`rootKey.*`, `key.decrypt`, `api.update` settings,
+ * `vault.rewrap`: a workspace's data key re-wrapped under another KEK, recorded in that workspace's log).
+ */
 export const AUDIT_EVENTS = [
   "workspace.update",
   "api.create",
@@ -53,6 +56,7 @@ export const AUDIT_EVENTS = [
   "identity.delete",
   "rootKey.create",
   "rootKey.delete",
+  "vault.rewrap",
 ] as const;
 
 export const AUDIT_RESOURCE_TYPES = [
@@ -270,6 +274,11 @@ export type AuditContext = {
   remoteIp?: string | null;
   userAgent?: string | null;
   requestId: string;
+  /**
+   * Context every event of the request carries in its `meta` (e.g. a leak report's `{reason, url, source}`).
+   * Strings are redacted like the user agent: they may come from outside.
+   */
+  meta?: Record<string, string>;
 };
 
 export type AuditEntry = { event: AuditEventName; resources: AuditResource[]; meta?: Record<string, unknown> };
@@ -278,6 +287,7 @@ export type AuditEntry = { event: AuditEventName; resources: AuditResource[]; me
 export function buildEvents(ctx: AuditContext, entries: readonly AuditEntry[], now: number, correlationId: string): AuditEventContent[] {
   const remoteIp = normalizeIp(ctx.remoteIp);
   const userAgent = ctx.userAgent ? redactSecrets(ctx.userAgent) : undefined;
+  const shared = ctx.meta ? Object.fromEntries(Object.entries(ctx.meta).map(([k, v]) => [k, redactSecrets(v)])) : undefined;
   return entries.map((e) => ({
     id: newId("log", now),
     time: now,
@@ -289,7 +299,7 @@ export function buildEvents(ctx: AuditContext, entries: readonly AuditEntry[], n
     userAgent,
     requestId: ctx.requestId,
     correlationId,
-    meta: e.meta,
+    meta: shared ? { ...shared, ...e.meta } : e.meta,
   }));
 }
 

@@ -69,6 +69,23 @@ describe("parseEdgeEntry", () => {
   });
 });
 
+describe("parseEdgeEntry: the IP allow-list", () => {
+  it("accepts a record with an allow-list, and one without", () => {
+    const entry = { v: 1, record: record({ ipWhitelist: ["10.0.0.0/8", "2001:db8::/32"] }) };
+    expect(parseEdgeEntry(JSON.parse(JSON.stringify(entry)))).toEqual(entry);
+    expect(parseEdgeEntry({ v: 1, record: record() })).not.toBeNull();
+  });
+
+  it.each([
+    ["a string", "10.0.0.0/8"],
+    ["null", null],
+    ["an object", { 0: "10.0.0.0/8" }],
+    ["an array with a non-string", ["10.0.0.0/8", 7]],
+  ])("rejects an allow-list that is %s (reloaded from D1 rather than read as no list)", (_name, value) => {
+    expect(parseEdgeEntry({ v: 1, record: { ...record(), ipWhitelist: value } })).toBeNull();
+  });
+});
+
 describe("needsKeyState", () => {
   it("is false for a key with no credits and no limits", () => {
     expect(needsKeyState(record())).toBe(false);

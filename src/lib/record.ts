@@ -21,6 +21,11 @@ export type VerificationRecord = {
   keyspaceId: string;
   /** The API owning the keyspace; absent for root keys. */
   apiId?: string;
+  /**
+   * The API's IP allow-list (canonical CIDR text), carried here so the check costs no I/O; absent = verifies
+   * from anywhere. Changing it republishes every key of the API.
+   */
+  ipWhitelist?: string[];
   /** Root keys only: the workspace this key administers. */
   forWorkspaceId?: string;
   name?: string;
@@ -73,7 +78,9 @@ export function parseEdgeEntry(value: unknown): EdgeEntry | null {
     typeof r.revision === "number" &&
     Array.isArray(r.permissions) &&
     Array.isArray(r.roles) &&
-    Array.isArray(r.ratelimits)
+    Array.isArray(r.ratelimits) &&
+    // An allow-list that is present but unreadable must not become "no allow-list" (fail closed): reload.
+    (r.ipWhitelist === undefined || (Array.isArray(r.ipWhitelist) && r.ipWhitelist.every((c) => typeof c === "string")))
   ) {
     return v as EdgeEntry;
   }

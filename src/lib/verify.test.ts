@@ -86,6 +86,49 @@ describe("decideVerification", () => {
   });
 });
 
+describe("decideVerification: the API's IP allow-list", () => {
+  const listed = record({ ipWhitelist: ["203.0.113.0/24", "2001:db8::/32"] });
+
+  it("is VALID from an address inside the list, IPv4 or IPv6 (also IPv4-mapped)", () => {
+    for (const ip of ["203.0.113.7", "203.0.113.255", "2001:db8::1", "2001:DB8:ffff::", "::ffff:203.0.113.9"]) {
+      expect(decideVerification(listed, ALL, NOW, undefined, ip), ip).toEqual({ valid: true });
+    }
+  });
+
+  it("is FORBIDDEN from outside the list", () => {
+    for (const ip of ["203.0.114.1", "10.0.0.1", "2001:db9::1", "::1"]) {
+      expect(decideVerification(listed, ALL, NOW, undefined, ip), ip).toEqual({ valid: false, code: "FORBIDDEN" });
+    }
+  });
+
+  it("fails closed: no address, or one that does not parse, is FORBIDDEN", () => {
+    for (const ip of [undefined, null, "", "unknown", "203.0.113.7, 10.0.0.1", "203.0.113.7:443", "[2001:db8::1]"]) {
+      expect(decideVerification(listed, ALL, NOW, undefined, ip), String(ip)).toEqual({ valid: false, code: "FORBIDDEN" });
+    }
+    // An entry that does not parse (a corrupted row) matches nothing.
+    expect(decideVerification(record({ ipWhitelist: ["not a range"] }), ALL, NOW, undefined, "203.0.113.7")).toEqual({
+      valid: false,
+      code: "FORBIDDEN",
+    });
+  });
+
+  it("without a list, any caller (or none) is VALID", () => {
+    expect(decideVerification(record(), ALL, NOW, undefined, undefined)).toEqual({ valid: true });
+    expect(decideVerification(record(), ALL, NOW, undefined, "198.51.100.1")).toEqual({ valid: true });
+  });
+
+  it("comes after not found, disabled and expired, and before the permission query", () => {
+    const outside = "10.0.0.1";
+    expect(decideVerification({ ...listed, enabled: false }, ALL, NOW, undefined, outside)).toEqual({ valid: false, code: "DISABLED" });
+    expect(decideVerification({ ...listed, expires: NOW }, ALL, NOW, undefined, outside)).toEqual({ valid: false, code: "EXPIRED" });
+    expect(decideVerification(listed, principal([]), NOW, undefined, outside)).toEqual({ valid: false, code: "NOT_FOUND" });
+    // The key lacks the queried permission: outside the list it is still FORBIDDEN, inside it the query decides.
+    const query = { kind: "perm", slug: "documents.read" } as const;
+    expect(decideVerification(listed, ALL, NOW, query, outside)).toEqual({ valid: false, code: "FORBIDDEN" });
+    expect(decideVerification(listed, ALL, NOW, query, "203.0.113.7")).toEqual({ valid: false, code: "INSUFFICIENT_PERMISSIONS" });
+  });
+});
+
 describe("decideRootKey", () => {
   const root = (overrides: Partial<VerificationRecord> = {}) => {
     const r = record({ workspaceId: "ws_latch_internal", keyspaceId: "ks_latch_root", forWorkspaceId: "ws_user", ...overrides });

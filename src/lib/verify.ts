@@ -1,3 +1,4 @@
+import { ipAllowed } from "./cidr";
 import type { VerificationRecord } from "./record";
 import { evaluatePermissionQuery, type PermissionQuery } from "./permission-query";
 import { grantsFor, hasAny } from "./root-permissions";
@@ -27,14 +28,18 @@ export function isExpired(expires: number | undefined, now: number): boolean {
 /**
  * The pure verification decision, in Unkey's order: not found (missing, deleted, another workspace's, or a
  * root key without `verify_key` on its API, which must look the same so existence does not leak) → disabled
- * → expired → the permission query (`required`, exact slugs, direct and through roles). Limits and credits
- * are applied after this, by the key's Durable Object.
+ * → expired → the API's IP allow-list (`callerIp`, the verify request's `CF-Connecting-IP`) → the permission
+ * query (`required`, exact slugs, direct and through roles). Limits and credits are applied after this, by
+ * the key's Durable Object.
+ *
+ * The allow-list fails closed: with one configured, a missing or unparsable caller address is FORBIDDEN.
  */
 export function decideVerification(
   record: VerificationRecord | null,
   principal: Pick<Principal, "workspaceId" | "permissions">,
   now: number,
   required?: PermissionQuery,
+  callerIp?: string | null,
 ): Decision {
   if (!record || !record.apiId || record.workspaceId !== principal.workspaceId) {
     return { valid: false, code: "NOT_FOUND" };
@@ -44,6 +49,7 @@ export function decideVerification(
   }
   if (!record.enabled) return { valid: false, code: "DISABLED" };
   if (isExpired(record.expires, now)) return { valid: false, code: "EXPIRED" };
+  if (record.ipWhitelist !== undefined && !ipAllowed(callerIp, record.ipWhitelist)) return { valid: false, code: "FORBIDDEN" };
   if (required && !evaluatePermissionQuery(required, new Set(record.permissions)).ok) {
     return { valid: false, code: "INSUFFICIENT_PERMISSIONS" };
   }

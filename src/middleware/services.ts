@@ -17,7 +17,11 @@ export function services(opts: ServicesMiddlewareOptions = {}): MiddlewareHandle
       waitUntil = (p) => void p.catch(() => undefined);
     }
     const config = readConfig(c.env as unknown as Record<string, unknown>);
-    c.set("services", new Services({ env: c.env, config, waitUntil, overrides: opts }));
+    const services = new Services({ env: c.env, config, waitUntil, overrides: opts });
+    c.set("services", services);
     await next();
+    // After the handler (also one that failed after its commit), before the response leaves: move the
+    // audit events the request committed to the outbox into the workspace's log. Never throws.
+    await services.flushAudit();
   };
 }

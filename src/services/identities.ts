@@ -7,13 +7,18 @@
  * verifies go through its Durable Object, the object learns the new revision (as `KeyService` does for one
  * key). Identity-level windows live in the RateLimiter object named by `identityLimiterName`; nothing here
  * touches them: a changed limit applies to the existing window from the next verify on.
+ *
+ * Audit: `identity.create|update|delete` go into the same batch (src/services/audit.ts). Update and delete
+ * record themselves only if the identity still exists when the batch runs (a concurrent delete wins).
  */
 import { and, asc, desc, eq, gte, inArray, isNull, notInArray, or, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "../db/client";
 import { identities, keys, ratelimits, type IdentityRow, type RatelimitRow } from "../db/schema";
+import type { AuditContext, AuditEventName } from "../lib/audit";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
+import type { AuditService } from "./audit";
 import type { EdgeRecords } from "./edge-records";
 import { parseMeta, toRatelimitConfig } from "./key-bundles";
 import { affectedKeyColumns, nextRevision, republishKeys, type AffectedKey } from "./key-fanout";
@@ -37,16 +42,20 @@ export type UpdateIdentityInput = {
   ratelimits?: RatelimitInput[] | undefined;
 };
 
-export type IdentityServiceOptions = { db: Db; edge: EdgeRecords; keyState: KeyStateClient; now: () => number };
+export type IdentityServiceOptions = { db: Db; edge: EdgeRecords; keyState: KeyStateClient; audit: AuditService; now: () => number };
 
 export class IdentityService {
   constructor(private readonly o: IdentityServiceOptions) {}
 
   /** Creates the identity and its limits atomically; an externalId already in the workspace is a 409. */
-  async create(workspaceId: string, input: CreateIdentityInput): Promise<{ identityId: string }> {
+  async create(input: CreateIdentityInput, ctx: AuditContext): Promise<{ identityId: string }> {
     const { db } = this.o;
+    const { workspaceId } = ctx;
     const now = this.o.now();
     const identityId = newId("id", now);
+    const events = this.o.audit.stage(ctx, [
+      { event: "identity.create", resources: [{ type: "identity", id: identityId }], meta: { ratelimits: input.ratelimits?.length ?? 0 } },
+    ]);
     const stmts: Stmt[] = [
       db.insert(identities).values({
         id: identityId,
@@ -56,6 +65,7 @@ export class IdentityService {
         createdAt: now,
       }),
       ...(input.ratelimits ?? []).map((rl) => this.insertRatelimit(workspaceId, identityId, rl, now)),
+      ...events,
     ];
     try {
       // A plain insert, not a check-then-insert: the unique index decides races, and the failed batch
@@ -111,16 +121,18 @@ export class IdentityService {
   }
 
   /** Applies the patch, bumps and republishes every key of the identity, and returns the identity as stored. */
-  async update(identity: Identity, input: UpdateIdentityInput): Promise<Identity> {
+  async update(identity: Identity, input: UpdateIdentityInput, ctx: AuditContext): Promise<Identity> {
     if (input.meta === undefined && input.ratelimits === undefined) return identity;
     const { db } = this.o;
     const now = this.o.now();
     const { id, workspaceId } = identity.row;
+    const fields = (["meta", "ratelimits"] as const).filter((f) => input[f] !== undefined);
     const set: Partial<typeof identities.$inferInsert> = { updatedAt: now };
     if (input.meta !== undefined) set.meta = input.meta === null ? null : JSON.stringify(input.meta);
     const changes: Stmt[] = [db.update(identities).set(set).where(and(eq(identities.id, id), eq(identities.workspaceId, workspaceId)))];
     if (input.ratelimits !== undefined) changes.push(...this.replaceRatelimits(workspaceId, id, input.ratelimits, now));
     const stmts: Stmt[] = [
+      this.event(ctx, "identity.update", id, { fields }),
       ...changes,
       this.bumpKeys(workspaceId, id, now),
       this.selectKeys(workspaceId, id),
@@ -140,12 +152,13 @@ export class IdentityService {
    * Deletes the identity and its limits and unlinks its keys, which from then on verify without an
    * identity. Keys are read before the unlink, in the same transaction, so each one is republished.
    */
-  async delete(identity: Identity): Promise<void> {
+  async delete(identity: Identity, ctx: AuditContext): Promise<void> {
     const { db } = this.o;
     const now = this.o.now();
     const { id, workspaceId } = identity.row;
     const ofIdentity = and(eq(keys.identityId, id), eq(keys.workspaceId, workspaceId));
-    const [, affected] = await db.batch([
+    const [, , affected] = await db.batch([
+      this.event(ctx, "identity.delete", id, {}),
       this.bumpKeys(workspaceId, id, now),
       this.selectKeys(workspaceId, id),
       db.update(keys).set({ identityId: null }).where(ofIdentity),
@@ -153,6 +166,12 @@ export class IdentityService {
       db.delete(identities).where(and(eq(identities.id, id), eq(identities.workspaceId, workspaceId))),
     ]);
     await this.republish(workspaceId, affected, identity.ratelimits.length > 0);
+  }
+
+  /** The event of a change to identity `id`, recorded if the identity exists where it stands in the batch. */
+  private event(ctx: AuditContext, event: AuditEventName, id: string, meta: Record<string, unknown>) {
+    const entry = { event, resources: [{ type: "identity" as const, id }], meta, args: [id] };
+    return this.o.audit.stage(ctx, [entry], ([identityId]) => sql`EXISTS (SELECT 1 FROM ${identities} WHERE ${identities.id} = ${identityId})`)[0]!;
   }
 
   /** Every key of the identity gets a new revision, so records built before the change are stale. */

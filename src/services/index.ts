@@ -5,12 +5,13 @@
 import { createDb, type Db } from "../db/client";
 import type { Config } from "../env";
 import { ApiService } from "./apis";
-import { DurableAuditClient, type AuditClient } from "./audit";
+import { AuditService, DurableAuditClient, type AuditClient } from "./audit";
 import { EdgeRecords } from "./edge-records";
 import { IdentityService } from "./identities";
 import { DurableKeyStateClient, DurableLimiterClient, type KeyStateClient, type LimiterClient } from "./key-state-client";
 import { KeyRbacService } from "./key-rbac";
 import { KeyService } from "./keys";
+import { LeakService } from "./leaks";
 import { RatelimitService } from "./ratelimit";
 import { RootKeyService } from "./root-keys";
 import { RbacService } from "./rbac";
@@ -75,42 +76,59 @@ export class Services {
     return this.lazy("limiter", () => this.o.overrides?.limiter?.(this.o.env) ?? new DurableLimiterClient(this.o.env.LIMITER));
   }
 
-  /** The workspace audit log; one client per request, so the request's events share one correlation id. */
-  get audit(): AuditClient {
-    return this.lazy("audit", () => this.o.overrides?.audit?.(this.o.env) ?? new DurableAuditClient(this.o.env.AUDIT_LOG, this.now));
+  /** The workspace audit log; one per request, so the request's events share one correlation id. */
+  get audit(): AuditService {
+    return this.lazy("audit", () => {
+      const client = this.o.overrides?.audit?.(this.o.env) ?? new DurableAuditClient(this.o.env.AUDIT_LOG, this.now);
+      return new AuditService({ db: this.db, client, now: this.now });
+    });
+  }
+
+  /** Relays the audit events this request staged (the services middleware calls it after the handler). */
+  async flushAudit(): Promise<void> {
+    const audit = this.memo.get("audit") as AuditService | undefined;
+    if (audit) await audit.flush();
   }
 
   get keys(): KeyService {
-    return this.lazy("keys", () => new KeyService({ db: this.db, edge: this.edge, keyState: this.keyState, vault: this.vault, now: this.now }));
+    return this.lazy("keys", () => new KeyService({ db: this.db, edge: this.edge, keyState: this.keyState, vault: this.vault, audit: this.audit, now: this.now }));
   }
 
   /** Cheap to build: the KEKs are imported on first use, once per isolate. */
   get vault(): VaultService {
-    return this.lazy("vault", () => new VaultService({ db: this.db, secret: this.o.env.VAULT_MASTER_KEYS, now: this.now }));
+    return this.lazy("vault", () => new VaultService({ db: this.db, secret: this.o.env.VAULT_MASTER_KEYS, audit: this.audit, now: this.now }));
   }
 
   get keyRbac(): KeyRbacService {
-    return this.lazy("keyRbac", () => new KeyRbacService({ db: this.db, edge: this.edge, keyState: this.keyState, now: this.now }));
+    return this.lazy("keyRbac", () => new KeyRbacService({ db: this.db, edge: this.edge, keyState: this.keyState, audit: this.audit, now: this.now }));
   }
 
   get apis(): ApiService {
-    return this.lazy("apis", () => new ApiService({ db: this.db, edge: this.edge, keyState: this.keyState, now: this.now }));
+    return this.lazy("apis", () => new ApiService({ db: this.db, edge: this.edge, keyState: this.keyState, audit: this.audit, now: this.now }));
   }
 
   get identities(): IdentityService {
-    return this.lazy("identities", () => new IdentityService({ db: this.db, edge: this.edge, keyState: this.keyState, now: this.now }));
+    return this.lazy("identities", () => new IdentityService({ db: this.db, edge: this.edge, keyState: this.keyState, audit: this.audit, now: this.now }));
   }
 
   get rbac(): RbacService {
-    return this.lazy("rbac", () => new RbacService({ db: this.db, edge: this.edge, keyState: this.keyState, now: this.now }));
+    return this.lazy("rbac", () => new RbacService({ db: this.db, edge: this.edge, keyState: this.keyState, audit: this.audit, now: this.now }));
   }
 
   get ratelimits(): RatelimitService {
-    return this.lazy("ratelimits", () => new RatelimitService({ db: this.db, limiter: this.limiter, now: this.now }));
+    return this.lazy("ratelimits", () => new RatelimitService({ db: this.db, limiter: this.limiter, audit: this.audit, now: this.now }));
   }
 
   get rootKeys(): RootKeyService {
-    return this.lazy("rootKeys", () => new RootKeyService({ db: this.db, d1: this.o.env.DB, edge: this.edge, now: this.now }));
+    return this.lazy("rootKeys", () => new RootKeyService({ db: this.db, d1: this.o.env.DB, edge: this.edge, audit: this.audit, now: this.now }));
+  }
+
+  /** Leaked-key reports (GitHub secret scanning); the public keys come from configuration. */
+  get leaks(): LeakService {
+    return this.lazy(
+      "leaks",
+      () => new LeakService({ db: this.db, keys: this.keys, rootKeys: this.rootKeys, publicKeys: this.o.config.GITHUB_SECRET_SCANNING_KEYS }),
+    );
   }
 
   get verifier(): VerifyService {

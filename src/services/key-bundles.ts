@@ -27,6 +27,8 @@ export type KeyBundle = {
   key: KeyRow;
   apiId: string | undefined;
   apiDeleted: boolean;
+  /** The API's allow-list column (comma-separated canonical CIDRs), or null for none. */
+  apiIpWhitelist: string | null;
   identity: IdentityRow | undefined;
   keyRatelimits: RatelimitRow[];
   identityRatelimits: RatelimitRow[];
@@ -46,6 +48,7 @@ export async function loadKeyBundles(db: Db, where: SQL | undefined, limit = 1):
         key: keys,
         apiId: sql<string | null>`${apis.id}`.as("api_id"),
         apiDeletedAt: sql<number | null>`${apis.deletedAt}`.as("api_deleted_at"),
+        apiIpWhitelist: sql<string | null>`${apis.ipWhitelist}`.as("api_ip_whitelist"),
       })
       .from(keys)
       .leftJoin(apis, eq(apis.keyspaceId, keys.keyspaceId))
@@ -73,7 +76,7 @@ export async function loadKeyBundles(db: Db, where: SQL | undefined, limit = 1):
       .where(inArray(keysRoles.keyId, ids)),
   ]);
 
-  return keyRows.map(({ key, apiId, apiDeletedAt }) => {
+  return keyRows.map(({ key, apiId, apiDeletedAt, apiIpWhitelist }) => {
     const slugs = new Set<string>();
     for (const p of directPerms) if (p.keyId === key.id) slugs.add(p.slug);
     for (const p of rolePerms) if (p.keyId === key.id) slugs.add(p.slug);
@@ -81,6 +84,7 @@ export async function loadKeyBundles(db: Db, where: SQL | undefined, limit = 1):
       key,
       apiId: apiId ?? undefined,
       apiDeleted: apiDeletedAt !== null && apiDeletedAt !== undefined,
+      apiIpWhitelist: apiIpWhitelist ?? null,
       identity: key.identityId ? identityRows.find((i) => i.id === key.identityId) : undefined,
       keyRatelimits: keyLimitRows.filter((r) => r.keyId === key.id),
       identityRatelimits: key.identityId ? identityLimitRows.filter((r) => r.identityId === key.identityId) : [],
@@ -131,6 +135,8 @@ export function toVerificationRecord(b: KeyBundle): VerificationRecord | null {
     revision: k.revision,
   };
   if (b.apiId) record.apiId = b.apiId;
+  // Stored canonical by apis.updateApi; an entry that does not parse matches nothing (fail closed).
+  if (b.apiIpWhitelist !== null) record.ipWhitelist = b.apiIpWhitelist.split(",");
   if (k.forWorkspaceId) record.forWorkspaceId = k.forWorkspaceId;
   if (k.name !== null) record.name = k.name;
   const meta = parseMeta(k.meta);

@@ -1,33 +1,39 @@
 /**
  * Key lifecycle writes: create, update, delete, reroll. Each one commits its rows to D1 in a single
- * `db.batch` (one transaction), then publishes the key's new verification record or tombstone to KV, drops
- * the isolate cache entry and bumps the key's revision in its Durable Object, all before returning.
+ * `db.batch` (one transaction) together with its audit events (the outbox, src/services/audit.ts), then
+ * publishes the key's new verification record or tombstone to KV, drops the isolate cache entry and bumps
+ * the key's revision in its Durable Object, all before returning. Credit changes live in the key's object,
+ * not in D1, so their event is appended to the audit log directly, before the change is made.
  */
 import { and, eq, isNull, notInArray, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "../db/client";
 import { encryptedKeys, identities, keys, keysPermissions, keysRoles, ratelimits } from "../db/schema";
+import type { AuditContext, AuditResource } from "../lib/audit";
 import { ApiError } from "../lib/errors";
 import { hashKey } from "../lib/hash";
 import { newId } from "../lib/ids";
 import { DEFAULT_KEY_BYTES, generateKey, prefixFromStart } from "../lib/keys";
 import type { CreditChange } from "../lib/key-state-protocol";
 import type { RefillConfig } from "../lib/record";
-import { patchCredits, type CreditOperation, type CreditState, type RefillState } from "../lib/usage";
+import { patchCredits, type CreditOperation, type CreditState } from "../lib/usage";
+import type { AuditService } from "./audit";
 import type { EdgeRecords } from "./edge-records";
 import { loadKeyBundleById, loadKeyBundles, rowCredits, type KeyBundle } from "./key-bundles";
-import { grantStatements, type KeyGrants } from "./key-rbac";
-
-/** A key that belongs to an API (every customer key; root keys have none). */
-export type ApiKeyBundle = KeyBundle & { apiId: string };
+import { creditColumns, createCredits, refillBadRequest, refillState, type CreditsInput } from "./key-credits";
+import { grantAuditStatements, grantStatements, type KeyGrants } from "./key-rbac";
 import { logFailure, type KeyStateClient } from "./key-state-client";
 import type { ApiWithKeyspace } from "./apis";
 import type { VaultService } from "./vault";
 
+export type { CreditsInput } from "./key-credits";
+
+/** A key that belongs to an API (every customer key; root keys have none). */
+export type ApiKeyBundle = KeyBundle & { apiId: string };
+
 type Stmt = BatchItem<"sqlite">;
 
 export type RatelimitInput = { name: string; limit: number; duration: number; autoApply: boolean };
-export type CreditsInput = { remaining: number | null; refill?: RefillConfig | undefined };
 
 export type CreateKeyInput = {
   prefix?: string | undefined;
@@ -56,7 +62,7 @@ export type UpdateKeyInput = {
   ratelimits?: RatelimitInput[] | undefined;
 };
 
-export type KeyServiceOptions = { db: Db; edge: EdgeRecords; keyState: KeyStateClient; vault: VaultService; now: () => number };
+export type KeyServiceOptions = { db: Db; edge: EdgeRecords; keyState: KeyStateClient; vault: VaultService; audit: AuditService; now: () => number };
 
 export class KeyService {
   constructor(private readonly o: KeyServiceOptions) {}
@@ -76,8 +82,8 @@ export class KeyService {
     return bundle as ApiKeyBundle;
   }
 
-  async create(api: ApiWithKeyspace, input: CreateKeyInput): Promise<{ keyId: string; key: string }> {
-    const { db } = this.o;
+  async create(api: ApiWithKeyspace, input: CreateKeyInput, ctx: AuditContext): Promise<{ keyId: string; key: string }> {
+    const { db, audit } = this.o;
     const now = this.o.now();
     const byteLength = input.byteLength ?? api.keyspace.defaultBytes ?? DEFAULT_KEY_BYTES;
     const { key, start } = generateKey({ prefix: input.prefix ?? api.keyspace.defaultPrefix ?? undefined, byteLength });
@@ -87,8 +93,15 @@ export class KeyService {
     // Encrypted before anything is written: a vault failure leaves no key behind, and the copy then goes
     // into the same batch as the key, so a recoverable key never exists without it.
     const copy = input.recoverable ? await this.o.vault.encrypt(api.workspaceId, keyId, key) : undefined;
+    const identityId = input.externalId !== undefined ? newId("id", now) : undefined;
+    // The events are built (and checked) before anything is written; their INSERTs end the batch.
+    const events = [
+      ...(identityId !== undefined ? this.identityCreated(ctx, identityId) : []),
+      ...audit.stage(ctx, [{ event: "key.create", resources: keyResources(api.id, keyId), meta: { recoverable: input.recoverable === true } }]),
+      ...(input.grants ? grantAuditStatements(audit, ctx, keyId, input.grants) : []),
+    ];
     const stmts: Stmt[] = [];
-    if (input.externalId !== undefined) stmts.push(this.upsertIdentity(api.workspaceId, input.externalId, now));
+    if (input.externalId !== undefined) stmts.push(this.upsertIdentity(api.workspaceId, input.externalId, now, identityId));
     stmts.push(
       db.insert(keys).values({
         id: keyId,
@@ -110,17 +123,29 @@ export class KeyService {
     if (copy) stmts.push(db.insert(encryptedKeys).values(copy));
     for (const rl of input.ratelimits ?? []) stmts.push(this.insertRatelimit(api.workspaceId, keyId, rl, now));
     if (input.grants) stmts.push(...grantStatements(db, api.workspaceId, keyId, input.grants, now));
-    await db.batch(stmts as [Stmt, ...Stmt[]]);
+    await db.batch([...stmts, ...events] as [Stmt, ...Stmt[]]);
     // Nothing to publish: a new key's first verify anywhere misses KV and reads D1. Only a negative entry
     // this isolate may hold for the hash must go (and no KV write can fail after the key exists).
     this.o.edge.evict(hash);
     return { keyId, key };
   }
 
-  async update(bundle: KeyBundle, input: UpdateKeyInput): Promise<void> {
-    const { db } = this.o;
+  /**
+   * Applies the patch. `ctx` names who asked (a root key, or the system: leaked-key revocation). The event
+   * (`key.update`, naming the fields changed, never their values) goes into the batch, or, when the credits
+   * change, straight to the audit log before the key's object is touched.
+   */
+  async update(bundle: KeyBundle, input: UpdateKeyInput, ctx: AuditContext): Promise<void> {
+    const { db, audit } = this.o;
     const now = this.o.now();
     const k = bundle.key;
+    const fields = UPDATE_FIELDS.filter((f) => input[f] !== undefined);
+    const updated = { event: "key.update" as const, resources: keyResources(bundle.apiId, k.id), meta: { fields } };
+    const identityId = typeof input.externalId === "string" ? newId("id", now) : undefined;
+    const events = [
+      ...(identityId !== undefined ? this.identityCreated(ctx, identityId) : []),
+      ...(input.credits === undefined ? audit.stage(ctx, [updated]) : []),
+    ];
     const set: Partial<typeof keys.$inferInsert> = { updatedAt: now, revision: sql`${keys.revision} + 1` as unknown as number };
     const stmts: Stmt[] = [];
     if (input.name !== undefined) set.name = input.name;
@@ -129,25 +154,30 @@ export class KeyService {
     if (input.enabled !== undefined) set.enabled = input.enabled;
     if (input.externalId === null) set.identityId = null;
     if (typeof input.externalId === "string") {
-      stmts.push(this.upsertIdentity(k.workspaceId, input.externalId, now));
+      stmts.push(this.upsertIdentity(k.workspaceId, input.externalId, now, identityId));
       set.identityId = identityIdSql(k.workspaceId, input.externalId);
     }
     if (input.credits !== undefined) {
       // The balance's truth is the key's object, so the change is made there first, atomically with
-      // respect to concurrent verifies; D1 then mirrors it.
-      const next = await this.patchCredits(bundle, input.credits, now);
+      // respect to concurrent verifies; D1 then mirrors it. The object is not in the batch, so the event
+      // is appended first (once the patch is known to be valid): if it cannot be, nothing changes (503).
+      const patched = await this.patchedCredits(bundle, input.credits, now);
+      await audit.record(ctx, [updated]);
+      const next = await this.changeCredits(bundle, { kind: "replace", state: patched }, now);
       Object.assign(set, creditColumns(next));
     }
     stmts.push(db.update(keys).set(set).where(and(eq(keys.id, k.id), eq(keys.workspaceId, k.workspaceId))));
     if (input.ratelimits !== undefined) stmts.push(...this.replaceRatelimits(k.workspaceId, k.id, input.ratelimits, now));
-    await db.batch(stmts as [Stmt, ...Stmt[]]);
+    await db.batch([...stmts, ...events] as [Stmt, ...Stmt[]]);
     await this.afterMutation(bundle);
   }
 
-  async delete(bundle: KeyBundle, permanent: boolean): Promise<void> {
+  /** Deletes the key (soft by default); `ctx` may name the system (leaked-key revocation) as the actor. */
+  async delete(bundle: KeyBundle, permanent: boolean, ctx: AuditContext): Promise<void> {
     const { db } = this.o;
     const k = bundle.key;
     const now = this.o.now();
+    const events = this.o.audit.stage(ctx, [{ event: "key.delete", resources: keyResources(bundle.apiId, k.id), meta: { permanent } }]);
     if (permanent) {
       await db.batch([
         db.delete(ratelimits).where(eq(ratelimits.keyId, k.id)),
@@ -155,12 +185,11 @@ export class KeyService {
         db.delete(keysRoles).where(eq(keysRoles.keyId, k.id)),
         this.o.vault.deleteCopy(k.workspaceId, k.id),
         db.delete(keys).where(and(eq(keys.id, k.id), eq(keys.workspaceId, k.workspaceId))),
+        ...events,
       ]);
     } else {
-      await db
-        .update(keys)
-        .set({ deletedAt: now, updatedAt: now, revision: sql`${keys.revision} + 1` as unknown as number })
-        .where(and(eq(keys.id, k.id), eq(keys.workspaceId, k.workspaceId)));
+      const soft = { deletedAt: now, updatedAt: now, revision: sql`${keys.revision} + 1` as unknown as number };
+      await db.batch([db.update(keys).set(soft).where(and(eq(keys.id, k.id), eq(keys.workspaceId, k.workspaceId))), ...events]);
     }
     await this.afterMutation(bundle, k.revision + 1);
   }
@@ -171,7 +200,7 @@ export class KeyService {
    * (0 = at once). An earlier expiry the old key already had is kept. A recoverable key's successor is
    * recoverable too (its copy encrypted under the new key id), as long as the API still stores encrypted keys.
    */
-  async reroll(bundle: KeyBundle, api: ApiWithKeyspace, expirationMs: number): Promise<{ keyId: string; key: string }> {
+  async reroll(bundle: KeyBundle, api: ApiWithKeyspace, expirationMs: number, ctx: AuditContext): Promise<{ keyId: string; key: string }> {
     const { db } = this.o;
     const now = this.o.now();
     const old = bundle.key;
@@ -186,6 +215,8 @@ export class KeyService {
     const credits = creditColumns(await this.credits(bundle));
     const recoverable = api.keyspace.storeEncryptedKeys && (await this.o.vault.hasCopy(old.workspaceId, old.id));
     const copy = recoverable ? await this.o.vault.encrypt(old.workspaceId, keyId, key) : undefined;
+    const meta = { oldKeyId: old.id, newKeyId: keyId, expiration: expirationMs };
+    const events = this.o.audit.stage(ctx, [{ event: "key.reroll", resources: [...keyResources(api.id, old.id), { type: "key", id: keyId }], meta }]);
     const stmts: Stmt[] = [
       db.insert(keys).values({ ...copied, ...credits, id: keyId, hash, start, byteLength, revision: 0, createdAt: now }),
       ...(copy ? [db.insert(encryptedKeys).values(copy)] : []),
@@ -216,6 +247,7 @@ export class KeyService {
         .update(keys)
         .set({ expires: oldExpires, updatedAt: now, revision: sql`${keys.revision} + 1` as unknown as number })
         .where(and(eq(keys.id, old.id), eq(keys.workspaceId, old.workspaceId))),
+      ...events,
     ];
     await db.batch(stmts as [Stmt, ...Stmt[]]);
     this.o.edge.evict(hash);
@@ -238,14 +270,20 @@ export class KeyService {
     }
   }
 
-  /** keys.updateCredits: the operation runs in the key's object, then D1 mirrors the result. */
-  async updateCredits(bundle: KeyBundle, op: CreditOperation): Promise<CreditState | null> {
+  /**
+   * keys.updateCredits: the operation runs in the key's object, then D1 mirrors the result. The object is
+   * not part of a D1 batch, so the event is appended to the audit log first; if it cannot be, the credits
+   * are not changed (503).
+   */
+  async updateCredits(bundle: KeyBundle, op: CreditOperation, ctx: AuditContext): Promise<CreditState | null> {
     const now = this.o.now();
     if (op.operation !== "set" && bundle.key.creditsRemaining === null) {
       throw new ApiError("INVALID_INPUT", `Cannot ${op.operation} the credits of a key with unlimited usage; use "set" first.`, [
         { location: "body.operation", message: "the key has no credit balance" },
       ]);
     }
+    const meta = { fields: ["credits"], operation: op.operation };
+    await this.o.audit.record(ctx, [{ event: "key.update", resources: keyResources(bundle.apiId, bundle.key.id), meta }]);
     const next = await this.changeCredits(bundle, { kind: "operation", op }, now);
     await this.o.db
       .update(keys)
@@ -255,15 +293,14 @@ export class KeyService {
     return next;
   }
 
-  private async patchCredits(bundle: KeyBundle, patch: CreditPatch, now: number): Promise<CreditState | null> {
-    let next: CreditState | null;
+  /** The balance a credits patch leaves (a 400 for an impossible one); nothing is changed yet. */
+  private async patchedCredits(bundle: KeyBundle, patch: CreditPatch, now: number): Promise<CreditState | null> {
     try {
-      next = patchCredits(await this.credits(bundle), patch && { remaining: patch.remaining, refill: patch.refill && refillState(patch.refill) }, now);
+      return patchCredits(await this.credits(bundle), patch && { remaining: patch.remaining, refill: patch.refill && refillState(patch.refill) }, now);
     } catch (err) {
       if (err instanceof RangeError) throw refillBadRequest(`${err.message}.`);
       throw err;
     }
-    return this.changeCredits(bundle, { kind: "replace", state: next }, now);
   }
 
   private async changeCredits(bundle: KeyBundle, change: CreditChange["change"], now: number): Promise<CreditState | null> {
@@ -286,11 +323,21 @@ export class KeyService {
     await this.o.edge.publish(before.key.hash, revision);
   }
 
-  private upsertIdentity(workspaceId: string, externalId: string, now: number): Stmt {
+  /** Creates the identity with id `id` unless the workspace has one with this externalId already. */
+  private upsertIdentity(workspaceId: string, externalId: string, now: number, id: string = newId("id", now)): Stmt {
     return this.o.db
       .insert(identities)
-      .values({ id: newId("id", now), workspaceId, externalId, createdAt: now })
+      .values({ id, workspaceId, externalId, createdAt: now })
       .onConflictDoNothing({ target: [identities.workspaceId, identities.externalId] });
+  }
+
+  /** `identity.create`, recorded only if the upsert earlier in the batch made the identity `id`. */
+  private identityCreated(ctx: AuditContext, id: string) {
+    return this.o.audit.stage(
+      ctx,
+      [{ event: "identity.create", resources: [{ type: "identity", id }], args: [id] }],
+      ([newIdentity]) => sql`EXISTS (SELECT 1 FROM ${identities} WHERE ${identities.id} = ${newIdentity})`,
+    );
   }
 
   private insertRatelimit(workspaceId: string, keyId: string, rl: RatelimitInput, now: number): Stmt {
@@ -330,43 +377,16 @@ export class KeyService {
   }
 }
 
+/** The fields of a patch that `key.update` names (never their values). */
+const UPDATE_FIELDS = ["name", "externalId", "meta", "expires", "enabled", "credits", "ratelimits"] as const satisfies readonly (keyof UpdateKeyInput)[];
+
+/** A key's audit resources: its API (when it has one) and the key. */
+function keyResources(apiId: string | undefined, keyId: string): AuditResource[] {
+  return apiId !== undefined ? [{ type: "api", id: apiId }, { type: "key", id: keyId }] : [{ type: "key", id: keyId }];
+}
+
 function identityIdSql(workspaceId: string, externalId: string): string {
   return sql`(SELECT id FROM identities WHERE workspace_id = ${workspaceId} AND external_id = ${externalId})` as unknown as string;
-}
-
-type CreditColumns = {
-  creditsRemaining: number | null;
-  refillAmount: number | null;
-  refillDay: number | null;
-  lastRefillAt: number | null;
-};
-
-function refillBadRequest(message: string): ApiError {
-  return new ApiError("INVALID_INPUT", message, [{ location: "body.credits.refill", message: "a refill needs a non-null remaining" }]);
-}
-
-/** The wire's refill (`interval` + optional `refillDay`) as stored state (`refillDay` set = monthly). */
-function refillState(refill: RefillConfig): RefillState {
-  return refill.interval === "monthly" && refill.refillDay !== undefined ? { amount: refill.amount, refillDay: refill.refillDay } : { amount: refill.amount };
-}
-
-function createCredits(credits: CreditsInput | undefined, now: number): CreditState | null {
-  if (!credits || credits.remaining === null) {
-    if (credits?.refill) throw refillBadRequest("credits.refill needs credits.remaining to be set.");
-    return null;
-  }
-  return { remaining: credits.remaining, lastRefillAt: now, ...(credits.refill ? { refill: refillState(credits.refill) } : {}) };
-}
-
-/** Where D1 mirrors a balance (NULL remaining = unlimited; NULL refill day with an amount = daily). */
-export function creditColumns(state: CreditState | null): CreditColumns {
-  if (!state) return { creditsRemaining: null, refillAmount: null, refillDay: null, lastRefillAt: null };
-  return {
-    creditsRemaining: state.remaining,
-    refillAmount: state.refill?.amount ?? null,
-    refillDay: state.refill?.refillDay ?? null,
-    lastRefillAt: state.lastRefillAt,
-  };
 }
 
 function identOf(bundle: KeyBundle): { workspaceId: string; keyId: string } {

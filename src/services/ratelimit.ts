@@ -22,6 +22,11 @@
  * Between the consume and the refund a concurrent request may see those tokens as used (it can be refused
  * early, never admitted beyond the limit).
  *
+ * Audit: a namespace created on first use is `ratelimitNamespace.create`, an override set or deleted is
+ * `ratelimit.set_override` / `ratelimit.delete_override`, each in the batch of its change and guarded so
+ * that it is recorded exactly when the row was written (a namespace another request created first is not
+ * "created" by this one). Identifiers and names are user text and never go into events: ids only.
+ *
  * Failure: this limiter is what the caller explicitly asked for, so when a RateLimiter object fails or
  * times out (DO_TIMEOUT_MS) the answer is a 503 `service_unavailable`, never a guess: "success" could let
  * an abuser through, "refused" could block a customer's users for our outage; the caller decides (the SDK
@@ -34,12 +39,14 @@ import { and, asc, eq, gte, isNull, or, sql, type SQL, type SQLWrapper } from "d
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "../db/client";
 import { ratelimitNamespaces, ratelimitOverrides } from "../db/schema";
+import type { AuditContext } from "../lib/audit";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { LimiterInput, LimiterResult } from "../lib/limiter-protocol";
 import { pickOverride } from "../lib/override-match";
 import { grantsFor } from "../lib/root-permissions";
 import type { Principal } from "../lib/verify";
+import type { AuditService } from "./audit";
 import { logFailure, namespaceLimiterName, type LimiterClient } from "./key-state-client";
 import { requirePermission } from "./root-auth";
 
@@ -59,7 +66,7 @@ export type LimitResult = {
 };
 export type OverrideView = { overrideId: string; duration: number; identifier: string; limit: number };
 
-export type RatelimitServiceOptions = { db: Db; limiter: LimiterClient; now: () => number };
+export type RatelimitServiceOptions = { db: Db; limiter: LimiterClient; audit: AuditService; now: () => number };
 
 /** Rows per insert: 4 bound parameters each, under D1's cap of 100 per query. */
 const INSERT_CHUNK = 20;
@@ -89,7 +96,7 @@ export class RatelimitService {
    * Applies `checks` all-or-nothing (one check for ratelimit.limit, up to 100 for multiLimit), creating
    * unknown namespaces by name when the root key may. Results come back in the order of `checks`.
    */
-  async limit(principal: Principal, checks: readonly LimitCheck[]): Promise<{ passed: boolean; results: LimitResult[] }> {
+  async limit(principal: Principal, checks: readonly LimitCheck[], ctx: AuditContext): Promise<{ passed: boolean; results: LimitResult[] }> {
     const workspaceId = principal.workspaceId;
     let state = await this.load(workspaceId, checks);
     const missing = [...new Set(checks.map((c) => c.namespace))].filter((n) => !state.namespaces.has(n));
@@ -98,7 +105,7 @@ export class RatelimitService {
       if (byId !== undefined) throw namespaceNotFound(byId);
       requirePermission(principal, grantsFor("ratelimit", "create_namespace"));
       requirePermission(principal, grantsFor("ratelimit", "limit"));
-      await this.createNamespaces(workspaceId, missing);
+      await this.createNamespaces(missing, ctx);
       state = await this.load(workspaceId, checks);
       const gone = missing.find((n) => !state.namespaces.has(n));
       if (gone !== undefined) throw namespaceNotFound(gone); // a deleted namespace keeps its name
@@ -209,14 +216,18 @@ export class RatelimitService {
     return { namespaces, overrides: byNamespace };
   }
 
-  /** Inserts the namespaces; one created concurrently by another request wins (the unique index decides). */
-  private async createNamespaces(workspaceId: string, names: readonly string[]): Promise<void> {
+  /**
+   * Inserts the namespaces; one created concurrently by another request wins (the unique index decides),
+   * and only the rows this batch really inserted are recorded as created.
+   */
+  private async createNamespaces(names: readonly string[], ctx: AuditContext): Promise<void> {
     const now = this.o.now();
+    const ns = ratelimitNamespaces;
+    const rows = names.map((name) => ({ id: newId("rlns", now), workspaceId: ctx.workspaceId, name, createdAt: now }));
     const stmts: Stmt[] = [];
-    for (let i = 0; i < names.length; i += INSERT_CHUNK) {
-      const rows = names.slice(i, i + INSERT_CHUNK).map((name) => ({ id: newId("rlns", now), workspaceId, name, createdAt: now }));
-      stmts.push(this.o.db.insert(ratelimitNamespaces).values(rows).onConflictDoNothing());
-    }
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) stmts.push(this.o.db.insert(ns).values(rows.slice(i, i + INSERT_CHUNK)).onConflictDoNothing());
+    const entries = rows.map((r) => ({ event: "ratelimitNamespace.create" as const, resources: [{ type: "ratelimitNamespace" as const, id: r.id }], args: [r.id] }));
+    stmts.push(...this.o.audit.stage(ctx, entries, ([id]) => sql`EXISTS (SELECT 1 FROM ${ns} WHERE ${ns.id} = ${id})`));
     await this.o.db.batch(stmts as [Stmt, ...Stmt[]]);
   }
 
@@ -232,31 +243,47 @@ export class RatelimitService {
     return row;
   }
 
-  /** Creates or replaces the override for `identifier` (a literal or a `*` pattern); keeps its id on update. */
-  async setOverride(ns: NamespaceRow, input: { identifier: string; limit: number; duration: number }): Promise<{ overrideId: string }> {
-    const now = this.o.now();
+  /**
+   * Creates or replaces the override for `identifier` (a literal or a `*` pattern); keeps its id on update.
+   * The override's id goes into the event, so it is settled first: the stored one is updated by id, or a
+   * new one inserted unless one appeared meanwhile; each write carries its event, guarded to fire only if
+   * that very row was written. A write that lost a race (nothing written, nothing recorded) is retried.
+   */
+  async setOverride(ns: NamespaceRow, input: { identifier: string; limit: number; duration: number }, ctx: AuditContext): Promise<{ overrideId: string }> {
+    const { db } = this.o;
     const ov = ratelimitOverrides;
-    const [row] = await this.o.db
-      .insert(ov)
-      .values({ id: newId("rlor", now), workspaceId: ns.workspaceId, namespaceId: ns.id, ...input, createdAt: now })
-      .onConflictDoUpdate({
-        target: [ov.namespaceId, ov.identifier],
-        set: { limit: input.limit, duration: input.duration, updatedAt: now },
-        setWhere: eq(ov.workspaceId, ns.workspaceId),
-      })
-      .returning({ id: ov.id });
-    if (!row) throw new Error("override upsert returned no row");
-    return { overrideId: row.id };
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const now = this.o.now();
+      const existing = await this.findOverride(ns, input.identifier);
+      const id = existing?.id ?? newId("rlor", now);
+      const meta = { limit: input.limit, duration: input.duration };
+      const [event] = this.o.audit.stage(
+        ctx,
+        [{ event: "ratelimit.set_override", resources: [{ type: "ratelimitNamespace", id: ns.id }, { type: "ratelimitOverride", id }], meta, args: [id] }],
+        ([rowId]) => sql`EXISTS (SELECT 1 FROM ${ov} WHERE ${ov.id} = ${rowId} AND ${ov.limit} = ${input.limit} AND ${ov.duration} = ${input.duration})`,
+      );
+      const write = existing
+        ? db.update(ov).set({ limit: input.limit, duration: input.duration, updatedAt: now }).where(and(eq(ov.id, id), eq(ov.workspaceId, ns.workspaceId))).returning({ id: ov.id })
+        : db.insert(ov).values({ id, workspaceId: ns.workspaceId, namespaceId: ns.id, ...input, createdAt: now }).onConflictDoNothing().returning({ id: ov.id });
+      const [written] = await db.batch([write, event!]);
+      if (written.length > 0) return { overrideId: id };
+    }
+    throw new ApiError("SERVICE_UNAVAILABLE", "The override kept changing under concurrent requests. Retry the request.");
   }
 
-  /** The override stored for exactly this identifier (a pattern is looked up as written, not matched). */
-  async getOverride(ns: NamespaceRow, identifier: string): Promise<OverrideView> {
+  private async findOverride(ns: NamespaceRow, identifier: string): Promise<OverrideRow | undefined> {
     const ov = ratelimitOverrides;
     const [row] = await this.o.db
       .select()
       .from(ov)
       .where(and(eq(ov.workspaceId, ns.workspaceId), eq(ov.namespaceId, ns.id), eq(ov.identifier, identifier)))
       .limit(1);
+    return row;
+  }
+
+  /** The override stored for exactly this identifier (a pattern is looked up as written, not matched). */
+  async getOverride(ns: NamespaceRow, identifier: string): Promise<OverrideView> {
+    const row = await this.findOverride(ns, identifier);
     if (!row) throw overrideNotFound(identifier);
     return toOverrideView(row);
   }
@@ -284,13 +311,14 @@ export class RatelimitService {
     return next ? { overrides, cursor: next.id } : { overrides };
   }
 
-  /** Deletes the override stored for exactly this identifier; 404 if there is none. */
-  async deleteOverride(ns: NamespaceRow, identifier: string): Promise<void> {
+  /** Deletes the override stored for exactly this identifier; 404 if there is none (or it went meanwhile). */
+  async deleteOverride(ns: NamespaceRow, identifier: string, ctx: AuditContext): Promise<void> {
     const ov = ratelimitOverrides;
-    const deleted = await this.o.db
-      .delete(ov)
-      .where(and(eq(ov.workspaceId, ns.workspaceId), eq(ov.namespaceId, ns.id), eq(ov.identifier, identifier)))
-      .returning({ id: ov.id });
+    const row = await this.findOverride(ns, identifier);
+    if (!row) throw overrideNotFound(identifier);
+    const resources = [{ type: "ratelimitNamespace" as const, id: ns.id }, { type: "ratelimitOverride" as const, id: row.id }];
+    const [event] = this.o.audit.stage(ctx, [{ event: "ratelimit.delete_override", resources, args: [row.id] }], ([id]) => sql`EXISTS (SELECT 1 FROM ${ov} WHERE ${ov.id} = ${id})`);
+    const [, deleted] = await this.o.db.batch([event!, this.o.db.delete(ov).where(and(eq(ov.id, row.id), eq(ov.workspaceId, ns.workspaceId))).returning({ id: ov.id })]);
     if (deleted.length === 0) throw overrideNotFound(identifier);
   }
 }

@@ -4,12 +4,14 @@
  * roles by id or name, always within one workspace. D1 caps bound parameters at 100 per statement, so lists
  * are chunked.
  */
-import { and, eq, inArray, or } from "drizzle-orm";
+import { and, eq, inArray, or, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "../db/client";
 import { permissions, roles } from "../db/schema";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
+import type { AuditContext } from "../lib/audit";
+import type { AuditService } from "./audit";
 
 type Stmt = BatchItem<"sqlite">;
 
@@ -39,16 +41,33 @@ export async function missingPermissionSlugs(db: Db, workspaceId: string, wanted
   return [...new Set(wanted)].filter((slug) => !have.has(slug));
 }
 
+/** A permission a request creates on the fly: its id is chosen before the batch, so its event can name it. */
+export type NewPermission = { id: string; slug: string };
+
+export function newPermissions(slugs: readonly string[], now: number): NewPermission[] {
+  return [...new Set(slugs)].map((slug) => ({ id: newId("perm", now), slug }));
+}
+
 /**
- * Statements that create the given slugs as permissions (name = slug), ignoring any that exist by then.
- * 20 rows (100 parameters) per statement, so even 1,000 slugs stay a few dozen statements in a batch.
+ * Statements that create the given permissions (name = slug), ignoring any slug that exists by then (its
+ * row keeps its own id, and `permissionsCreatedEvents` records nothing for it). 20 rows (100 parameters)
+ * per statement, so even 1,000 slugs stay a few dozen statements in a batch.
  */
-export function createPermissionStatements(db: Db, workspaceId: string, slugs: readonly string[], now: number): Stmt[] {
-  return chunks([...new Set(slugs)], 20).map((part) =>
+export function createPermissionStatements(db: Db, workspaceId: string, perms: readonly NewPermission[], now: number): Stmt[] {
+  return chunks(perms, 20).map((part) =>
     db
       .insert(permissions)
-      .values(part.map((slug) => ({ id: newId("perm", now), workspaceId, name: slug, slug, createdAt: now })))
+      .values(part.map((p) => ({ id: p.id, workspaceId, name: p.slug, slug: p.slug, createdAt: now })))
       .onConflictDoNothing({ target: [permissions.workspaceId, permissions.slug] }),
+  );
+}
+
+/** `permission.create` for each permission the preceding `createPermissionStatements` really created. */
+export function permissionsCreatedEvents(audit: AuditService, ctx: AuditContext, perms: readonly NewPermission[]) {
+  return audit.stage(
+    ctx,
+    perms.map((p) => ({ event: "permission.create" as const, resources: [{ type: "permission" as const, id: p.id }], args: [p.id] })),
+    ([id]) => sql`EXISTS (SELECT 1 FROM ${permissions} WHERE ${permissions.id} = ${id})`,
   );
 }
 

@@ -7,19 +7,25 @@
  * with a revision bump of every live key it reaches and a read-back of those keys; then each one is
  * republished (`republishKeys`), so the next verify anywhere sees the change. The keys are read in the
  * batch before the link rows go, because afterwards nothing says which keys were affected.
+ *
+ * Audit: `permission.*`, `role.*` and `authorization.(dis)connect_role_and_permission(s)` events go into
+ * the same batch (src/services/audit.ts), each guarded so that it is inserted exactly when its change
+ * happens (a delete of something already gone records nothing; a link is recorded if it did not exist).
  */
 import { and, asc, desc, eq, exists, gte, inArray, isNull, or, sql, type Column, type SQL, type SQLWrapper } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "../db/client";
 import { keys, keysPermissions, keysRoles, permissions, roles, rolesPermissions } from "../db/schema";
+import type { AuditContext, AuditEventName } from "../lib/audit";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { grantsFor } from "../lib/root-permissions";
 import type { Principal } from "../lib/verify";
+import type { AuditService } from "./audit";
 import type { EdgeRecords } from "./edge-records";
 import { affectedKeyColumns, nextRevision, republishKeys, type AffectedKey } from "./key-fanout";
 import type { KeyStateClient } from "./key-state-client";
-import { chunks, createPermissionStatements, missingPermissionSlugs } from "./rbac-core";
+import { chunks, createPermissionStatements, findPermissions, missingPermissionSlugs, newPermissions, permissionsCreatedEvents, type NewPermission } from "./rbac-core";
 import { requirePermission } from "./root-auth";
 
 type Stmt = BatchItem<"sqlite">;
@@ -35,24 +41,29 @@ export type CreatePermissionInput = { name: string; slug: string; description?: 
 export type CreateRoleInput = { name: string; description?: string | undefined; permissions?: string[] | undefined };
 export type ListOptions = { limit: number; cursor?: string | undefined; search?: string | undefined };
 
-export type RbacServiceOptions = { db: Db; edge: EdgeRecords; keyState: KeyStateClient; now: () => number };
+export type RbacServiceOptions = { db: Db; edge: EdgeRecords; keyState: KeyStateClient; audit: AuditService; now: () => number };
 
 export class RbacService {
   constructor(private readonly o: RbacServiceOptions) {}
 
   /** A plain insert: the unique index on (workspace, slug) decides races, and a duplicate is a 409. */
-  async createPermission(workspaceId: string, input: CreatePermissionInput): Promise<{ permissionId: string }> {
+  async createPermission(input: CreatePermissionInput, ctx: AuditContext): Promise<{ permissionId: string }> {
+    const { db } = this.o;
     const now = this.o.now();
     const permissionId = newId("perm", now);
+    const events = this.o.audit.stage(ctx, [{ event: "permission.create", resources: [{ type: "permission", id: permissionId }] }]);
     try {
-      await this.o.db.insert(permissions).values({
-        id: permissionId,
-        workspaceId,
-        name: input.name,
-        slug: input.slug,
-        description: input.description ?? null,
-        createdAt: now,
-      });
+      await db.batch([
+        db.insert(permissions).values({
+          id: permissionId,
+          workspaceId: ctx.workspaceId,
+          name: input.name,
+          slug: input.slug,
+          description: input.description ?? null,
+          createdAt: now,
+        }),
+        ...events,
+      ]);
     } catch (err) {
       if (isUniqueViolation(err, "permissions")) {
         throw new ApiError("PERMISSION_ALREADY_EXISTS", `A permission with the slug "${input.slug}" already exists.`);
@@ -93,11 +104,12 @@ export class RbacService {
   }
 
   /** Deletes the permission, takes it from every key and role that had it, and republishes those keys. */
-  async deletePermission(permission: PermissionRow): Promise<void> {
+  async deletePermission(permission: PermissionRow, ctx: AuditContext): Promise<void> {
     const { db } = this.o;
     const { id, workspaceId } = permission;
     const holders = this.keysWithPermission(workspaceId, id);
-    const [, affected] = await db.batch([
+    const [, , affected] = await db.batch([
+      this.deleted(ctx, "permission", id),
       this.bumpKeys(holders),
       this.selectKeys(holders),
       db.delete(keysPermissions).where(and(eq(keysPermissions.permissionId, id), eq(keysPermissions.workspaceId, workspaceId))),
@@ -119,15 +131,21 @@ export class RbacService {
   }
 
   /** Creates the role with its permissions (missing slugs created) atomically; a taken name is a 409. */
-  async createRole(workspaceId: string, input: CreateRoleInput): Promise<{ roleId: string }> {
-    const { db } = this.o;
+  async createRole(input: CreateRoleInput, ctx: AuditContext): Promise<{ roleId: string }> {
+    const { db, audit } = this.o;
+    const { workspaceId } = ctx;
     const now = this.o.now();
     const roleId = newId("role", now);
-    const slugs = input.permissions ?? [];
+    const { ids, create } = await this.wanted(workspaceId, input.permissions ?? [], now);
+    const all = [...ids, ...create.map((p) => p.id)];
     const stmts: Stmt[] = [
       db.insert(roles).values({ id: roleId, workspaceId, name: input.name, description: input.description ?? null, createdAt: now }),
-      ...createPermissionStatements(db, workspaceId, slugs, now),
-      ...this.linkSlugs(workspaceId, roleId, slugs, now),
+      ...createPermissionStatements(db, workspaceId, create, now),
+      ...this.linkIds(workspaceId, roleId, all, now),
+      // After the changes: the role is new, so every link that exists now was made by this batch.
+      ...audit.stage(ctx, [{ event: "role.create", resources: [{ type: "role", id: roleId }] }]),
+      ...permissionsCreatedEvents(audit, ctx, create),
+      ...this.linkEvents(ctx, roleId, all, "connect", (perm) => this.linkExists(roleId, perm)),
     ];
     try {
       // The failed batch rolls back the permissions it created, too.
@@ -173,11 +191,12 @@ export class RbacService {
   }
 
   /** Deletes the role, takes it from every key that had it, and republishes those keys. */
-  async deleteRole(role: Role): Promise<void> {
+  async deleteRole(role: Role, ctx: AuditContext): Promise<void> {
     const { db } = this.o;
     const { id, workspaceId } = role.row;
     const holders = this.keysWithRole(workspaceId, id);
-    const [, affected] = await db.batch([
+    const [, , affected] = await db.batch([
+      this.deleted(ctx, "role", id),
       this.bumpKeys(holders),
       this.selectKeys(holders),
       db.delete(keysRoles).where(and(eq(keysRoles.roleId, id), eq(keysRoles.workspaceId, workspaceId))),
@@ -191,22 +210,32 @@ export class RbacService {
    * Makes the role grant exactly `slugs` (missing ones created; `[]` grants nothing), republishes every key
    * holding the role, and returns the role's permissions as stored. An unchanged set writes nothing.
    */
-  async setRolePermissions(role: Role, slugs: readonly string[]): Promise<PermissionRow[]> {
-    const wanted = [...new Set(slugs)];
+  async setRolePermissions(role: Role, slugs: readonly string[], ctx: AuditContext): Promise<PermissionRow[]> {
+    const wantedSlugs = [...new Set(slugs)];
     const current = new Set(role.permissions.map((p) => p.slug));
-    if (wanted.length === current.size && wanted.every((s) => current.has(s))) return role.permissions;
-    const { db } = this.o;
+    if (wantedSlugs.length === current.size && wantedSlugs.every((s) => current.has(s))) return role.permissions;
+    const { db, audit } = this.o;
     const now = this.o.now();
     const { id, workspaceId } = role.row;
+    const { ids, create } = await this.wanted(workspaceId, wantedSlugs, now);
+    const add = [...ids, ...create.map((p) => p.id)];
+    const keep = new Set(add);
+    // Only the links read with the role go (each with its event); one added meanwhile stays, as if added after.
+    const remove = role.permissions.map((p) => p.id).filter((p) => !keep.has(p));
     const holders = this.keysWithRole(workspaceId, id);
     const ofRole = and(eq(roles.id, id), eq(roles.workspaceId, workspaceId));
+    const roleLive = sql`EXISTS (SELECT 1 FROM ${roles} WHERE ${roles.id} = ${id} AND ${roles.workspaceId} = ${workspaceId})`;
+    const permLive = (perm: SQL) => sql`EXISTS (SELECT 1 FROM ${permissions} WHERE ${permissions.id} = ${perm} AND ${permissions.workspaceId} = ${workspaceId})`;
     const stmts: Stmt[] = [
       db.update(roles).set({ updatedAt: now }).where(ofRole),
-      ...createPermissionStatements(db, workspaceId, wanted, now),
-      // Replaced wholesale: the link rows carry nothing worth keeping, and a NOT IN over up to 1000 slugs
-      // would not fit D1's 100 parameters per statement.
-      db.delete(rolesPermissions).where(and(eq(rolesPermissions.roleId, id), eq(rolesPermissions.workspaceId, workspaceId))),
-      ...this.linkSlugs(workspaceId, id, wanted, now),
+      ...createPermissionStatements(db, workspaceId, create, now),
+      ...permissionsCreatedEvents(audit, ctx, create),
+      ...this.linkEvents(ctx, id, remove, "disconnect", (perm) => this.linkExists(id, perm)),
+      ...chunks(remove).map((part) =>
+        db.delete(rolesPermissions).where(and(eq(rolesPermissions.roleId, id), eq(rolesPermissions.workspaceId, workspaceId), inArray(rolesPermissions.permissionId, part))),
+      ),
+      ...this.linkEvents(ctx, id, add, "connect", (perm) => sql`${roleLive} AND ${permLive(perm)} AND NOT ${this.linkExists(id, perm)}`),
+      ...this.linkIds(workspaceId, id, add, now),
       this.bumpKeys(holders),
       this.selectKeys(holders),
       db.select({ id: roles.id }).from(roles).where(ofRole),
@@ -221,11 +250,18 @@ export class RbacService {
     return perms.map((p) => p.permission);
   }
 
-  /** The permissions these slugs name, linked to the role, 90 slugs a statement; never to a deleted role. */
-  private linkSlugs(workspaceId: string, roleId: string, slugs: readonly string[], now: number): Stmt[] {
+  /** The ids of the workspace's permissions with these slugs, and the permissions to create for the rest. */
+  private async wanted(workspaceId: string, slugs: readonly string[], now: number): Promise<{ ids: string[]; create: NewPermission[] }> {
+    const found = await findPermissions(this.o.db, workspaceId, slugs);
+    const have = new Set(found.map((p) => p.slug));
+    return { ids: found.map((p) => p.id), create: newPermissions(slugs.filter((slug) => !have.has(slug)), now) };
+  }
+
+  /** The permissions with these ids, linked to the role, 90 a statement; never to a deleted role. */
+  private linkIds(workspaceId: string, roleId: string, ids: readonly string[], now: number): Stmt[] {
     const { db } = this.o;
     const roleExists = exists(db.select({ one: sql`1` }).from(roles).where(and(eq(roles.id, roleId), eq(roles.workspaceId, workspaceId))));
-    return chunks([...new Set(slugs)]).map((part) =>
+    return chunks([...new Set(ids)]).map((part) =>
       db
         .insert(rolesPermissions)
         .select(
@@ -237,10 +273,35 @@ export class RbacService {
               createdAt: sql<number>`${now}`.as("created_at"),
             })
             .from(permissions)
-            .where(and(eq(permissions.workspaceId, workspaceId), inArray(permissions.slug, part), roleExists)),
+            .where(and(eq(permissions.workspaceId, workspaceId), inArray(permissions.id, part), roleExists)),
         )
         .onConflictDoNothing(),
     );
+  }
+
+  private linkExists(roleId: string, permissionId: SQL): SQL {
+    return sql`EXISTS (SELECT 1 FROM ${rolesPermissions} WHERE ${rolesPermissions.roleId} = ${roleId} AND ${rolesPermissions.permissionId} = ${permissionId})`;
+  }
+
+  /** One `authorization.(dis)connect_role_and_permission(s)` event per permission, where `when` holds. */
+  private linkEvents(ctx: AuditContext, roleId: string, permissionIds: readonly string[], kind: "connect" | "disconnect", when: (perm: SQL) => SQL) {
+    const event = kind === "connect" ? "authorization.connect_role_and_permission" : "authorization.disconnect_role_and_permissions";
+    const entries = [...new Set(permissionIds)].map((id) => ({
+      event: event as AuditEventName,
+      resources: [
+        { type: "role" as const, id: roleId },
+        { type: "permission" as const, id },
+      ],
+      args: [id],
+    }));
+    return this.o.audit.stage(ctx, entries, ([perm]) => when(perm!));
+  }
+
+  /** `permission.delete` / `role.delete`, recorded if the row still exists where it stands (first) in the batch. */
+  private deleted(ctx: AuditContext, type: "permission" | "role", id: string) {
+    const table = type === "permission" ? permissions : roles;
+    const entry = { event: `${type}.delete` as const, resources: [{ type, id }], args: [id] };
+    return this.o.audit.stage(ctx, [entry], ([row]) => sql`EXISTS (SELECT 1 FROM ${table} WHERE ${table.id} = ${row})`)[0]!;
   }
 
   /** The permissions of the roles whose ids `roleIds` selects, by slug. */

@@ -7,14 +7,19 @@
  *
  * Every query is scoped to the caller's workspace through `for_workspace_id`: another workspace's root key,
  * and any customer key, look exactly like a missing one.
+ *
+ * Audit: `rootKey.create` / `rootKey.delete` go into the log of the workspace the root key administers,
+ * in the batch of the change (the raw plan statements and the outbox INSERT share one `D1Database.batch`).
  */
-import { and, asc, eq, gte, inArray, isNull } from "drizzle-orm";
+import { and, asc, eq, exists, gte, inArray, isNull, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { apis, keys, keysPermissions, permissions, ratelimitNamespaces } from "../db/schema";
 import { INTERNAL_WORKSPACE_ID, ROOT_KEYSPACE_ID, internalWorkspaceStatements, rootKeyPlan } from "../lib/bootstrap";
+import type { AuditContext } from "../lib/audit";
 import { ApiError, type FieldError } from "../lib/errors";
 import { notGrantable, type RootTuple } from "../lib/root-permissions";
 import type { Principal } from "../lib/verify";
+import type { AuditService } from "./audit";
 import type { EdgeRecords } from "./edge-records";
 import { nextRevision } from "./key-fanout";
 import { chunks } from "./rbac-core";
@@ -24,7 +29,10 @@ export type RootKeyView = { keyId: string; start: string; name?: string; created
 export type CreateRootKeyInput = { name?: string | undefined; permissions: readonly RootTuple[] };
 
 /** `d1` runs the plan's raw statements (shared with the bootstrap script) in one batch; `db` does the rest. */
-export type RootKeyServiceOptions = { db: Db; d1: D1Database; edge: EdgeRecords; now: () => number };
+export type RootKeyServiceOptions = { db: Db; d1: D1Database; edge: EdgeRecords; audit: AuditService; now: () => number };
+
+/** Permissions an event lists (the count is always there): keeps a 1,000-permission key's event small. */
+const EVENT_PERMISSIONS = 50;
 
 export class RootKeyService {
   constructor(private readonly o: RootKeyServiceOptions) {}
@@ -34,7 +42,7 @@ export class RootKeyService {
    * permission (exactly, or through its wildcard of the same type and action), and with 400 if a permission
    * names an API or rate-limit namespace the workspace does not have (a grant that could never apply).
    */
-  async create(caller: Principal, input: CreateRootKeyInput): Promise<{ keyId: string; key: string }> {
+  async create(caller: Principal, input: CreateRootKeyInput, ctx: AuditContext): Promise<{ keyId: string; key: string }> {
     const refused = notGrantable(caller.permissions, input.permissions);
     if (refused.length > 0) {
       const named = refused.length > 20 ? `${refused.slice(0, 20).join(", ")} and ${refused.length - 20} more` : refused.join(", ");
@@ -48,9 +56,12 @@ export class RootKeyService {
       name: input.name,
       now,
     });
+    const granted = input.permissions.map((t) => `${t.type}.${t.id}.${t.action}`);
+    const meta = { permissions: granted.slice(0, EVENT_PERMISSIONS), permissionCount: granted.length };
+    const events = this.o.audit.stage(ctx, [{ event: "rootKey.create", resources: [{ type: "rootKey", id: plan.keyId }], meta }]).map((q) => q.toSQL());
     const { d1 } = this.o;
-    // One batch, one transaction: the key never exists without its permissions.
-    await d1.batch([...internalWorkspaceStatements(now), ...plan.statements].map((s) => d1.prepare(s.sql).bind(...s.params)));
+    // One batch, one transaction: the key never exists without its permissions, nor without its record.
+    await d1.batch([...internalWorkspaceStatements(now), ...plan.statements, ...events].map((s) => d1.prepare(s.sql).bind(...s.params)));
     // As for any new key: only a negative entry this isolate may hold for the hash must go.
     this.o.edge.evict(plan.hash);
     return { keyId: plan.keyId, key: plan.rootKey };
@@ -87,13 +98,18 @@ export class RootKeyService {
    * two concurrent deletes cannot both succeed) and a tombstone is published before returning, so the very
    * next request with the key is a 401 on this isolate and, through KV, on any other.
    */
-  async delete(workspaceId: string, keyId: string): Promise<void> {
+  async delete(keyId: string, ctx: AuditContext): Promise<void> {
+    const { db } = this.o;
     const now = this.o.now();
-    const [row] = await this.o.db
-      .update(keys)
-      .set({ deletedAt: now, updatedAt: now, revision: nextRevision })
-      .where(and(eq(keys.id, keyId), ofWorkspace(workspaceId), isNull(keys.deletedAt)))
-      .returning({ hash: keys.hash, revision: keys.revision });
+    const live = and(eq(keys.id, keyId), ofWorkspace(ctx.workspaceId), isNull(keys.deletedAt));
+    // The event first, guarded by the same condition as the delete: recorded exactly when the key goes.
+    const [event] = this.o.audit.stage(ctx, [{ event: "rootKey.delete", resources: [{ type: "rootKey", id: keyId }] }], () =>
+      exists(db.select({ one: sql`1` }).from(keys).where(live)),
+    );
+    const [, [row]] = await db.batch([
+      event!,
+      db.update(keys).set({ deletedAt: now, updatedAt: now, revision: nextRevision }).where(live).returning({ hash: keys.hash, revision: keys.revision }),
+    ]);
     if (!row) throw new ApiError("KEY_NOT_FOUND", `The root key ${keyId} does not exist.`);
     await this.o.edge.publish(row.hash, row.revision);
   }

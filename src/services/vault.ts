@@ -7,11 +7,17 @@
  * DEK that is not there) is a 500 that names the problem. Messages carry ids at most, never key material or
  * plaintext, and nothing ever falls back to storing or returning a key unencrypted. Verification never
  * comes here, so a broken vault cannot break a verify.
+ *
+ * Audit: every plaintext handed out is a `key.decrypt` event, appended to the workspace's log after the
+ * decryption and before `reveal` returns; if it cannot be stored, nothing is returned (503). Every DEK
+ * re-wrapped is a `vault.rewrap` event in the log of the DEK's workspace (the actor is the operator's root
+ * key), in the batch of the compare-and-set that re-wraps it.
  */
-import { and, asc, count, eq, gt, inArray, ne } from "drizzle-orm";
+import { and, asc, count, eq, gt, inArray, ne, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "../db/client";
 import { encryptedKeys, vaultDeks } from "../db/schema";
+import type { AuditContext } from "../lib/audit";
 import { ApiError } from "../lib/errors";
 import { TtlLru } from "../lib/lru";
 import {
@@ -26,6 +32,7 @@ import {
   type VaultError,
   type VaultResult,
 } from "../lib/vault";
+import type { AuditService } from "./audit";
 
 type Dek = { id: string; key: CryptoKey };
 type Ring = { kek: KekRing; deks: TtlLru<Dek> };
@@ -44,9 +51,12 @@ const DEK_CACHE_TTL_MS = 60 * 60_000;
 /** D1 binds at most 100 parameters per statement; key ids go 90 at a time next to the workspace id. */
 const IDS_PER_QUERY = 90;
 
-export type VaultServiceOptions = { db: Db; secret: string | undefined; now: () => number };
-/** Who asked for a decryption, for the record of it. */
-export type DecryptAudit = { actor: string; requestId: string };
+export type VaultServiceOptions = { db: Db; secret: string | undefined; audit: AuditService; now: () => number };
+/**
+ * Who asked for a decryption, for the record of it: the request's audit context, or (the older form some
+ * callers still pass) the root key id and request id only, which records the event without IP or user agent.
+ */
+export type DecryptAudit = AuditContext | { actor: string; requestId: string };
 export type RewrapFailure = { dekId: string; code: VaultError["code"]; message: string };
 export type RewrapPage = {
   primaryKekId: string;
@@ -98,7 +108,8 @@ export class VaultService {
   /**
    * Decrypts the encrypted copies of these keys of the workspace: key id → plaintext. Keys without a copy
    * are simply absent. Any copy that cannot be decrypted fails the whole call (no partial answer that
-   * would hide the problem). Every plaintext returned is recorded as one `key.decrypt` log line.
+   * would hide the problem). Every plaintext returned is first recorded as one `key.decrypt` audit event:
+   * if the events cannot be stored, this throws `AuditWriteError` (503) and no plaintext leaves.
    */
   async reveal(workspaceId: string, keyIds: readonly string[], audit: DecryptAudit): Promise<Map<string, string>> {
     const ring = await this.ring();
@@ -113,10 +124,13 @@ export class VaultService {
       if (!result.ok) throw this.failure(result.error, { workspaceId, keyId: row.keyId, requestId: audit.requestId });
       out.set(row.keyId, result.value);
     }
-    // Logged once everything decrypted, so each line stands for a plaintext that was handed out. The audit
-    // log replaces these lines once it exists.
+    // Recorded once everything decrypted, so each event stands for a plaintext that is handed out.
+    const ctx: AuditContext =
+      typeof audit.actor === "string" ? { workspaceId, actor: { type: "rootkey", id: audit.actor }, requestId: audit.requestId } : { ...(audit as AuditContext), workspaceId };
+    await this.o.audit.record(ctx, [...out.keys()].map((keyId) => ({ event: "key.decrypt" as const, resources: [{ type: "key" as const, id: keyId }] })));
+    // Also one structured log line per plaintext, for log pipelines that watch decryptions.
     for (const keyId of out.keys()) {
-      console.log(JSON.stringify({ level: "info", msg: "key.decrypt", workspaceId, keyId, actor: audit.actor, requestId: audit.requestId }));
+      console.log(JSON.stringify({ level: "info", msg: "key.decrypt", workspaceId, keyId, actor: ctx.actor.id, requestId: ctx.requestId }));
     }
     return out;
   }
@@ -127,7 +141,7 @@ export class VaultService {
    * primary. The write is compare-and-set on the old wrapped text, so a concurrent change is never
    * overwritten (a later run picks it up). Re-running is harmless: finished DEKs are not even read.
    */
-  async rewrap(opts: { cursor?: string | undefined; limit: number }): Promise<RewrapPage> {
+  async rewrap(opts: { cursor?: string | undefined; limit: number }, ctx: AuditContext): Promise<RewrapPage> {
     const { db } = this.o;
     const ring = await this.ring();
     const primaryKekId = ring.kek.primaryId;
@@ -143,6 +157,7 @@ export class VaultService {
     const page = more ? rows.slice(0, opts.limit) : rows;
     const failed: RewrapFailure[] = [];
     const stmts: Stmt[] = [];
+    const events: Stmt[] = [];
     for (const row of page) {
       const result = await rewrapDek(row.wrapped, ring.kek, { workspaceId: row.workspaceId, dekId: row.id });
       if (!result.ok) {
@@ -151,16 +166,21 @@ export class VaultService {
         continue;
       }
       // `changed: false` only fixes a kek_id column that disagreed with the wrapped text.
+      const { wrapped, kekId, changed } = result.value;
       stmts.push(
         db
           .update(vaultDeks)
-          .set({ wrapped: result.value.wrapped, kekId: result.value.kekId, updatedAt: now })
+          .set({ wrapped, kekId, updatedAt: now })
           .where(and(eq(vaultDeks.id, row.id), eq(vaultDeks.workspaceId, row.workspaceId), eq(vaultDeks.wrapped, row.wrapped)))
           .returning({ id: vaultDeks.id }),
       );
+      // Recorded in the DEK's workspace, only if the compare-and-set above wrote the row.
+      const entry = { event: "vault.rewrap" as const, resources: [{ type: "workspace" as const, id: row.workspaceId }], meta: { dekId: row.id, rewrapped: changed }, args: [row.id] };
+      const wrote = ([id]: unknown[]) => sql`EXISTS (SELECT 1 FROM ${vaultDeks} WHERE ${vaultDeks.id} = ${id} AND ${vaultDeks.wrapped} = ${wrapped} AND ${vaultDeks.kekId} = ${kekId})`;
+      events.push(...this.o.audit.stage({ ...ctx, workspaceId: row.workspaceId }, [entry], wrote));
     }
-    const written = stmts.length > 0 ? await db.batch(stmts as [Stmt, ...Stmt[]]) : [];
-    const rewrapped = written.filter((rows) => Array.isArray(rows) && rows.length > 0).length;
+    const written = stmts.length > 0 ? await db.batch([...stmts, ...events] as [Stmt, ...Stmt[]]) : [];
+    const rewrapped = written.slice(0, stmts.length).filter((rows) => Array.isArray(rows) && rows.length > 0).length;
     const [left] = await db.select({ n: count() }).from(vaultDeks).where(pending);
     const result: RewrapPage = { primaryKekId, rewrapped, failed, remaining: left?.n ?? 0 };
     const last = page[page.length - 1];

@@ -29,6 +29,8 @@ export type VerifyRequest = {
   permissions?: string | undefined;
   credits?: { cost: number } | undefined;
   ratelimits?: RequestedLimit[] | undefined;
+  /** The caller's address (`CF-Connecting-IP`), checked against the API's allow-list; absent = unknown. */
+  callerIp?: string | null | undefined;
 };
 
 export type VerifyServiceOptions = {
@@ -54,7 +56,7 @@ export class VerifyService {
     // A stale record is reloaded from D1 and decided again. Only the key's object may admit a key with
     // limits or credits, so if the key keeps changing under us, the answer is a 503 to retry, never VALID.
     for (let attempt = 0; ; attempt++) {
-      const decision = decideVerification(record, principal, this.o.now(), required);
+      const decision = decideVerification(record, principal, this.o.now(), required, req.callerIp);
       if (!decision.valid || !record) return toVerifyView(record, decision);
       if (!needsKeyState(record) && !req.ratelimits?.length) return this.valid(record);
       const plan = planLimits(record, req.ratelimits);

@@ -209,7 +209,7 @@ describe("KeyState", () => {
       ["duration above 30 days", { ...good, limits: [{ name: "a", limit: 1, duration: 2_592_000_001, cost: 1 }] }],
       ["negative limit", { ...good, limits: [{ name: "a", limit: -1, duration: MINUTE, cost: 1 }] }],
       ["empty name", { ...good, limits: [{ name: "", limit: 1, duration: MINUTE, cost: 1 }] }],
-      ["101 limits", { ...good, limits: Array.from({ length: 101 }, (_, i) => ({ name: `l${i}`, limit: 1, duration: MINUTE, cost: 1 })) }],
+      ["201 limits", { ...good, limits: Array.from({ length: 201 }, (_, i) => ({ name: `l${i}`, limit: 1, duration: MINUTE, cost: 1 })) }],
       ["negative balance", { ...good, credits: { initial: { remaining: -1, lastRefillAt: 0 }, cost: 1 } }],
       ["refill day 32", { ...good, credits: { initial: { remaining: 1, lastRefillAt: 0, refill: { amount: 1, refillDay: 32 } }, cost: 1 } }],
       ["refill amount 0", { ...good, credits: { initial: { remaining: 1, lastRefillAt: 0, refill: { amount: 0 } }, cost: 1 } }],

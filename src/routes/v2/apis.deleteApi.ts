@@ -3,7 +3,7 @@ import type { App } from "../../app";
 import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { requirePermission } from "../../services/root-auth";
-import { meta, ROOT_KEY_SECURITY } from "../route";
+import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
 import { EmptyData, envelope, errorResponses, jsonBody, ok, ResourceId } from "../schemas";
 
 export const operationId = "apis.deleteApi";
@@ -18,7 +18,9 @@ export const route = createRoute({
   operationId,
   tags: ["apis"],
   summary: "Delete an API and revoke all its keys",
-  description: "Every key of the API stops verifying within the revocation bound (see the README).",
+  description:
+    "Every key of the API stops verifying within the revocation bound (see the README). A delete-protected API " +
+    "(apis.updateApi `deleteProtection`) is a 412 `protected_resource`, and nothing is deleted.",
   security: ROOT_KEY_SECURITY,
   request: jsonBody(Body),
   responses: { ...ok(Response), ...errorResponses },
@@ -34,7 +36,7 @@ export function register(app: App): void {
     const { apis } = c.get("services");
     const api = await apis.get(principal.workspaceId, apiId);
     requirePermission(principal, grantsFor("api", "delete_api", api.id));
-    await apis.delete(api);
+    await apis.delete(api, auditContext(c, principal));
     return c.json({ meta: meta(c), data: {} }, 200);
   });
 }

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../../app";
 import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
-import { meta, ROOT_KEY_SECURITY } from "../route";
+import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
 import { envelope, errorResponses, ExternalId, JsonObject, jsonBody, ok, RatelimitRequest, uniqueNames } from "../schemas";
 
 export const operationId = "identities.createIdentity";
@@ -37,7 +37,7 @@ export function register(app: App): void {
   app.openapi(route, async (c) => {
     const principal = await requireRootKey(c, grantsFor("identity", "create_identity"));
     const input = c.req.valid("json");
-    const data = await c.get("services").identities.create(principal.workspaceId, input);
+    const data = await c.get("services").identities.create(input, auditContext(c, principal));
     return c.json({ meta: meta(c), data }, 200);
   });
 }

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../../app";
 import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
-import { meta, ROOT_KEY_SECURITY } from "../route";
+import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
 import { errorResponses, jsonBody, Meta, ok } from "../schemas";
 
 export const operationId = "identities.deleteIdentity";
@@ -39,7 +39,7 @@ export function register(app: App): void {
     const principal = await requireRootKey(c, grantsFor("identity", "delete_identity"));
     const { identity } = c.req.valid("json");
     const { identities } = c.get("services");
-    await identities.delete(await identities.find(principal.workspaceId, identity));
+    await identities.delete(await identities.find(principal.workspaceId, identity), auditContext(c, principal));
     return c.json({ meta: meta(c) }, 200);
   });
 }

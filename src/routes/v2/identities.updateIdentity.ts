@@ -3,7 +3,7 @@ import type { App } from "../../app";
 import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { toIdentityView } from "../../services/identities";
-import { meta, ROOT_KEY_SECURITY } from "../route";
+import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
 import { envelope, errorResponses, Identity, JsonObject, jsonBody, ok, RatelimitRequest, uniqueNames } from "../schemas";
 
 export const operationId = "identities.updateIdentity";
@@ -43,7 +43,7 @@ export function register(app: App): void {
     const principal = await requireRootKey(c, grantsFor("identity", "update_identity"));
     const { identity, ...patch } = c.req.valid("json");
     const { identities } = c.get("services");
-    const updated = await identities.update(await identities.find(principal.workspaceId, identity), patch);
+    const updated = await identities.update(await identities.find(principal.workspaceId, identity), patch, auditContext(c, principal));
     return c.json({ meta: meta(c), data: toIdentityView(updated) }, 200);
   });
 }

@@ -6,6 +6,7 @@ import * as apisListKeys from "./apis.listKeys";
 import * as apisUpdateApi from "./apis.updateApi";
 import * as auditlogsListLogs from "./auditlogs.listLogs";
 import * as auditlogsVerifyChain from "./auditlogs.verifyChain";
+import * as githubSecretScanning from "./github.secretScanning";
 import * as identitiesCreateIdentity from "./identities.createIdentity";
 import * as identitiesDeleteIdentity from "./identities.deleteIdentity";
 import * as identitiesGetIdentity from "./identities.getIdentity";
@@ -92,4 +93,5 @@ export const routes: RouteModule[] = [
   auditlogsListLogs,
   auditlogsVerifyChain,
   vaultRewrap,
+  githubSecretScanning,
 ];

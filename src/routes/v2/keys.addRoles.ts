@@ -3,7 +3,7 @@ import type { App } from "../../app";
 import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { requirePermission } from "../../services/root-auth";
-import { meta, ROOT_KEY_SECURITY } from "../route";
+import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
 import { envelope, errorResponses, jsonBody, ok, ResourceId, Role, RoleSelector } from "../schemas";
 
 export const operationId = "keys.addRoles";
@@ -42,7 +42,7 @@ export function register(app: App): void {
     const bundle = await keys.find(principal.workspaceId, keyId);
     requirePermission(principal, grantsFor("api", "update_key", bundle.apiId));
     requirePermission(principal, grantsFor("rbac", "add_role_to_key"));
-    const data = await keyRbac.addRoles(bundle, roles);
+    const data = await keyRbac.addRoles(bundle, roles, auditContext(c, principal));
     return c.json({ meta: meta(c), data }, 200);
   });
 }

@@ -4,7 +4,7 @@ import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { requireEncryptedKeys } from "../../services/apis";
 import { requirePermission } from "../../services/root-auth";
-import { meta, ROOT_KEY_SECURITY } from "../route";
+import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
 import { envelope, errorResponses, ExternalId, jsonBody, JsonObject, KeyByteLength, ok, PermissionSlug, RatelimitRequest, RefillRequest, ResourceId, RoleSelector, Timestamp, uniqueNames } from "../schemas";
 
 export const operationId = "keys.createKey";
@@ -78,7 +78,7 @@ export function register(app: App): void {
     if (permissions?.length) requirePermission(principal, grantsFor("rbac", "add_permission_to_key"));
     if (roles?.length) requirePermission(principal, grantsFor("rbac", "add_role_to_key"));
     const grants = permissions?.length || roles?.length ? await services.keyRbac.resolveGrants(principal, { permissions, roles }) : undefined;
-    const data = await services.keys.create(api, { ...input, grants, recoverable });
+    const data = await services.keys.create(api, { ...input, grants, recoverable }, auditContext(c, principal));
     return c.json({ meta: meta(c), data }, 200);
   });
 }

@@ -3,7 +3,7 @@ import type { App } from "../../app";
 import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { requirePermission } from "../../services/root-auth";
-import { meta, ROOT_KEY_SECURITY } from "../route";
+import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
 import { EmptyData, envelope, errorResponses, jsonBody, ok, ResourceId } from "../schemas";
 
 export const operationId = "keys.deleteKey";
@@ -38,7 +38,7 @@ export function register(app: App): void {
     const { keys } = c.get("services");
     const bundle = await keys.find(principal.workspaceId, keyId);
     requirePermission(principal, grantsFor("api", "delete_key", bundle.apiId));
-    await keys.delete(bundle, permanent);
+    await keys.delete(bundle, permanent, auditContext(c, principal));
     return c.json({ meta: meta(c), data: {} }, 200);
   });
 }

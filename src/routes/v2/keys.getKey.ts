@@ -5,7 +5,7 @@ import { requireRootKey } from "../../middleware/root-key";
 import { toKeyView } from "../../services/key-views";
 import { requireEncryptedKeys } from "../../services/apis";
 import { requirePermission } from "../../services/root-auth";
-import { meta, ROOT_KEY_SECURITY } from "../route";
+import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
 import { envelope, errorResponses, jsonBody, KeyResponseData, ok, ResourceId } from "../schemas";
 
 export const operationId = "keys.getKey";
@@ -44,7 +44,7 @@ export function register(app: App): void {
     if (decrypt) {
       requirePermission(principal, grantsFor("api", "decrypt_key", bundle.apiId));
       requireEncryptedKeys(await apis.get(principal.workspaceId, bundle.apiId));
-      const revealed = await vault.reveal(principal.workspaceId, [bundle.key.id], { actor: principal.keyId, requestId: c.get("requestId") });
+      const revealed = await vault.reveal(principal.workspaceId, [bundle.key.id], auditContext(c, principal));
       plaintext = revealed.get(bundle.key.id);
     }
     return c.json({ meta: meta(c), data: toKeyView(bundle, await keys.credits(bundle), plaintext) }, 200);

@@ -3,7 +3,7 @@ import type { App } from "../../app";
 import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { requirePermission } from "../../services/root-auth";
-import { meta, ROOT_KEY_SECURITY } from "../route";
+import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
 import { envelope, errorResponses, jsonBody, MAX_TIMESTAMP, ok, ResourceId } from "../schemas";
 
 export const operationId = "keys.rerollKey";
@@ -42,7 +42,7 @@ export function register(app: App): void {
     const bundle = await keys.find(principal.workspaceId, keyId);
     requirePermission(principal, grantsFor("api", "create_key", bundle.apiId));
     const api = await apis.get(principal.workspaceId, bundle.apiId);
-    const data = await keys.reroll(bundle, api, expiration);
+    const data = await keys.reroll(bundle, api, expiration, auditContext(c, principal));
     return c.json({ meta: meta(c), data }, 200);
   });
 }

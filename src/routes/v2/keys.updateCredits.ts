@@ -4,7 +4,7 @@ import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { creditsView } from "../../services/key-views";
 import { requirePermission } from "../../services/root-auth";
-import { meta, ROOT_KEY_SECURITY } from "../route";
+import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
 import { CreditsResponse, envelope, errorResponses, jsonBody, ok, ResourceId } from "../schemas";
 
 export const operationId = "keys.updateCredits";
@@ -52,7 +52,7 @@ export function register(app: App): void {
     const bundle = await keys.find(principal.workspaceId, keyId);
     requirePermission(principal, grantsFor("api", "update_key", bundle.apiId));
     const op = operation === "set" ? { operation, value: value ?? null } : { operation, value: value ?? 0 };
-    const state = await keys.updateCredits(bundle, op);
+    const state = await keys.updateCredits(bundle, op, auditContext(c, principal));
     return c.json({ meta: meta(c), data: creditsView(state) }, 200);
   });
 }

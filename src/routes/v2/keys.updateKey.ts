@@ -3,7 +3,7 @@ import type { App } from "../../app";
 import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { requirePermission } from "../../services/root-auth";
-import { meta, ROOT_KEY_SECURITY } from "../route";
+import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
 import {
   EmptyData,
   envelope,
@@ -65,7 +65,7 @@ export function register(app: App): void {
     const { keys } = c.get("services");
     const bundle = await keys.find(principal.workspaceId, keyId);
     requirePermission(principal, grantsFor("api", "update_key", bundle.apiId));
-    await keys.update(bundle, patch);
+    await keys.update(bundle, patch, auditContext(c, principal));
     return c.json({ meta: meta(c), data: {} }, 200);
   });
 }

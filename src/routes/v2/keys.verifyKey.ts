@@ -49,7 +49,8 @@ export const route = createRoute({
   summary: "Verify a key",
   description:
     "Always HTTP 200 for a verification outcome: `valid` and `code` say whether the key may be used. A key of " +
-    "another workspace, or of an API the root key may not verify, is NOT_FOUND.",
+    "another workspace, or of an API the root key may not verify, is NOT_FOUND. A key of an API with an IP " +
+    "allow-list is FORBIDDEN when the request's `CF-Connecting-IP` is missing or outside it.",
   security: ROOT_KEY_SECURITY,
   request: jsonBody(Body),
   responses: { ...ok(Response), ...errorResponses },
@@ -62,7 +63,9 @@ export function register(app: App): void {
   app.openapi(route, async (c) => {
     const principal = await requireRootKey(c);
     const { key, permissions, credits, ratelimits } = c.req.valid("json");
-    const data = await c.get("services").verifier.verify(principal, { key, permissions, credits, ratelimits });
+    // Cloudflare sets CF-Connecting-IP itself (a client cannot choose it): the API's IP allow-list checks it.
+    const callerIp = c.req.header("cf-connecting-ip");
+    const data = await c.get("services").verifier.verify(principal, { key, permissions, credits, ratelimits, callerIp });
     return c.json({ meta: meta(c), data }, 200);
   });
 }

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../../app";
 import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
-import { meta, ROOT_KEY_SECURITY } from "../route";
+import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
 import { envelope, errorResponses, jsonBody, ok, PermissionSlug } from "../schemas";
 
 export const operationId = "permissions.createPermission";
@@ -36,7 +36,7 @@ export function register(app: App): void {
   app.openapi(route, async (c) => {
     const principal = await requireRootKey(c, grantsFor("rbac", "create_permission"));
     const input = c.req.valid("json");
-    const data = await c.get("services").rbac.createPermission(principal.workspaceId, input);
+    const data = await c.get("services").rbac.createPermission(input, auditContext(c, principal));
     return c.json({ meta: meta(c), data }, 200);
   });
 }

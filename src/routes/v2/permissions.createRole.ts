@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../../app";
 import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
-import { meta, ROOT_KEY_SECURITY } from "../route";
+import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
 import { envelope, errorResponses, jsonBody, ok, PermissionSlug } from "../schemas";
 
 export const operationId = "permissions.createRole";
@@ -43,7 +43,7 @@ export function register(app: App): void {
       await requireRootKey(c, grantsFor("rbac", "add_permission_to_role"));
       await rbac.authorizeSlugs(principal, input.permissions);
     }
-    const data = await rbac.createRole(principal.workspaceId, input);
+    const data = await rbac.createRole(input, auditContext(c, principal));
     return c.json({ meta: meta(c), data }, 200);
   });
 }

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../../app";
 import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
-import { meta, ROOT_KEY_SECURITY } from "../route";
+import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
 import { EmptyData, envelope, errorResponses, jsonBody, ok, PermissionSelector } from "../schemas";
 
 export const operationId = "permissions.deletePermission";
@@ -30,7 +30,7 @@ export function register(app: App): void {
     const principal = await requireRootKey(c, grantsFor("rbac", "delete_permission"));
     const { permission } = c.req.valid("json");
     const { rbac } = c.get("services");
-    await rbac.deletePermission(await rbac.findPermission(principal.workspaceId, permission));
+    await rbac.deletePermission(await rbac.findPermission(principal.workspaceId, permission), auditContext(c, principal));
     return c.json({ meta: meta(c), data: {} }, 200);
   });
 }

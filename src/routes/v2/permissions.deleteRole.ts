@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../../app";
 import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
-import { meta, ROOT_KEY_SECURITY } from "../route";
+import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
 import { EmptyData, envelope, errorResponses, jsonBody, ok, RoleSelector } from "../schemas";
 
 export const operationId = "permissions.deleteRole";
@@ -30,7 +30,7 @@ export function register(app: App): void {
     const principal = await requireRootKey(c, grantsFor("rbac", "delete_role"));
     const { role } = c.req.valid("json");
     const { rbac } = c.get("services");
-    await rbac.deleteRole(await rbac.findRole(principal.workspaceId, role));
+    await rbac.deleteRole(await rbac.findRole(principal.workspaceId, role), auditContext(c, principal));
     return c.json({ meta: meta(c), data: {} }, 200);
   });
 }

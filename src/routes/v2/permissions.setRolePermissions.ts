@@ -3,7 +3,7 @@ import type { App } from "../../app";
 import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { toPermissionView } from "../../services/rbac";
-import { meta, ROOT_KEY_SECURITY } from "../route";
+import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
 import { envelope, errorResponses, jsonBody, ok, Permission, PermissionSlug, RoleSelector } from "../schemas";
 
 export const operationId = "permissions.setRolePermissions";
@@ -42,7 +42,7 @@ export function register(app: App): void {
     const { rbac } = c.get("services");
     const role = await rbac.findRole(principal.workspaceId, roleId);
     await rbac.authorizeSlugs(principal, permissions);
-    const after = await rbac.setRolePermissions(role, permissions);
+    const after = await rbac.setRolePermissions(role, permissions, auditContext(c, principal));
     return c.json({ meta: meta(c), data: after.map(toPermissionView) }, 200);
   });
 }

@@ -3,7 +3,7 @@ import type { App } from "../../app";
 import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { requirePermission } from "../../services/root-auth";
-import { meta, ROOT_KEY_SECURITY } from "../route";
+import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
 import { EmptyData, envelope, errorResponses, jsonBody, ok } from "../schemas";
 
 export const operationId = "ratelimit.deleteOverride";
@@ -38,7 +38,7 @@ export function register(app: App): void {
     const { ratelimits } = c.get("services");
     const ns = await ratelimits.findNamespace(principal.workspaceId, namespace);
     requirePermission(principal, grantsFor("ratelimit", "delete_override", ns.id));
-    await ratelimits.deleteOverride(ns, identifier);
+    await ratelimits.deleteOverride(ns, identifier, auditContext(c, principal));
     return c.json({ meta: meta(c), data: {} }, 200);
   });
 }

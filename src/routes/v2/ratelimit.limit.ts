@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../../app";
 import { MAX_DURATION_MS } from "../../lib/limiter-protocol";
 import { requireRootKey } from "../../middleware/root-key";
-import { meta, ROOT_KEY_SECURITY } from "../route";
+import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
 import { envelope, ErrorEnvelope, errorResponses, jsonBody, ok } from "../schemas";
 
 export const operationId = "ratelimit.limit";
@@ -57,7 +57,7 @@ export function register(app: App): void {
   app.openapi(route, async (c) => {
     const principal = await requireRootKey(c);
     const check = c.req.valid("json");
-    const { results } = await c.get("services").ratelimits.limit(principal, [check]);
+    const { results } = await c.get("services").ratelimits.limit(principal, [check], auditContext(c, principal));
     const { limit, remaining, reset, passed, overrideId } = results[0]!;
     return c.json({ meta: meta(c), data: { limit, remaining, reset, success: passed, ...(overrideId ? { overrideId } : {}) } }, 200);
   });

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../../app";
 import { requireRootKey } from "../../middleware/root-key";
-import { meta, ROOT_KEY_SECURITY } from "../route";
+import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
 import { envelope, errorResponses, jsonBody, ok } from "../schemas";
 import { limiterUnavailable, LimitRequest } from "./ratelimit.limit";
 
@@ -50,7 +50,7 @@ export function register(app: App): void {
   app.openapi(route, async (c) => {
     const principal = await requireRootKey(c);
     const checks = c.req.valid("json");
-    const { passed, results } = await c.get("services").ratelimits.limit(principal, checks);
+    const { passed, results } = await c.get("services").ratelimits.limit(principal, checks, auditContext(c, principal));
     return c.json({ meta: meta(c), data: { passed, limits: results } }, 200);
   });
 }

@@ -4,7 +4,7 @@ import { MAX_DURATION_MS } from "../../lib/limiter-protocol";
 import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { requirePermission } from "../../services/root-auth";
-import { meta, ROOT_KEY_SECURITY } from "../route";
+import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
 import { envelope, errorResponses, jsonBody, ok } from "../schemas";
 
 export const operationId = "ratelimit.setOverride";
@@ -46,6 +46,6 @@ export function register(app: App): void {
     const { ratelimits } = c.get("services");
     const ns = await ratelimits.findNamespace(principal.workspaceId, namespace);
     requirePermission(principal, grantsFor("ratelimit", "set_override", ns.id));
-    return c.json({ meta: meta(c), data: await ratelimits.setOverride(ns, override) }, 200);
+    return c.json({ meta: meta(c), data: await ratelimits.setOverride(ns, override, auditContext(c, principal)) }, 200);
   });
 }

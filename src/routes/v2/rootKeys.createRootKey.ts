@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../../app";
 import { grantsFor, parseRootPermission, type RootTuple } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
-import { meta, ROOT_KEY_SECURITY } from "../route";
+import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
 import { envelope, errorResponses, jsonBody, ok } from "../schemas";
 
 export const operationId = "rootKeys.createRootKey";
@@ -70,7 +70,7 @@ export function register(app: App): void {
   app.openapi(route, async (c) => {
     const principal = await requireRootKey(c, grantsFor("rootkey", "create_root_key"));
     const { name, permissions } = c.req.valid("json");
-    const data = await c.get("services").rootKeys.create(principal, { name, permissions });
+    const data = await c.get("services").rootKeys.create(principal, { name, permissions }, auditContext(c, principal));
     return c.json({ meta: meta(c), data }, 200);
   });
 }

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../../app";
 import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
-import { meta, ROOT_KEY_SECURITY } from "../route";
+import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
 import { EmptyData, envelope, errorResponses, jsonBody, ok, ResourceId } from "../schemas";
 
 export const operationId = "rootKeys.deleteRootKey";
@@ -37,7 +37,7 @@ export function register(app: App): void {
   app.openapi(route, async (c) => {
     const principal = await requireRootKey(c, grantsFor("rootkey", "delete_root_key"));
     const { keyId } = c.req.valid("json");
-    await c.get("services").rootKeys.delete(principal.workspaceId, keyId);
+    await c.get("services").rootKeys.delete(keyId, auditContext(c, principal));
     return c.json({ meta: meta(c), data: {} }, 200);
   });
 }

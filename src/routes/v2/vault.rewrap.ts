@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../../app";
 import { grantsFor } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
-import { meta, ROOT_KEY_SECURITY } from "../route";
+import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
 import { envelope, errorResponses, jsonBody, ok } from "../schemas";
 
 export const operationId = "vault.rewrap";
@@ -50,9 +50,9 @@ export type VaultRewrapResponse = z.infer<typeof Response>;
 
 export function register(app: App): void {
   app.openapi(route, async (c) => {
-    await requireRootKey(c, grantsFor("vault", "rewrap"));
+    const principal = await requireRootKey(c, grantsFor("vault", "rewrap"));
     const { cursor, limit } = c.req.valid("json");
-    const data = await c.get("services").vault.rewrap({ cursor, limit });
+    const data = await c.get("services").vault.rewrap({ cursor, limit }, auditContext(c, principal));
     return c.json({ meta: meta(c), data }, 200);
   });
 }

@@ -80,12 +80,34 @@ describe("apis.updateApi", () => {
       expect(await storesEncryptedKeys(h.apiId)).toBe(true);
     });
 
+    it("sets the IP allow-list, delete protection and leaked-key action together; getApi shows them", async () => {
+      const h = await Harness.init();
+      const res = await h.post(PATH, { apiId: h.apiId, ipWhitelist: ["10.0.0.0/8"], deleteProtection: true, leakedKeyAction: "disable" });
+      expect(res.status).toBe(200);
+      expect((await h.post("/v2/apis.getApi", { apiId: h.apiId })).body.data).toEqual({
+        id: h.apiId,
+        name: "test-api",
+        ipWhitelist: ["10.0.0.0/8"],
+        deleteProtection: true,
+        leakedKeyAction: "disable",
+      });
+      // Back to the defaults: the extension fields disappear again.
+      await h.post(PATH, { apiId: h.apiId, ipWhitelist: null, deleteProtection: false, leakedKeyAction: "revoke" });
+      expect((await h.post("/v2/apis.getApi", { apiId: h.apiId })).body.data).toEqual({ id: h.apiId, name: "test-api" });
+      // Unkey's SDK reads getApi as {id, name} whatever the extension fields.
+      await h.post(PATH, { apiId: h.apiId, deleteProtection: true });
+      expect((await h.sdk().apis.getApi({ apiId: h.apiId })).data).toEqual({ id: h.apiId, name: "test-api" });
+    });
+
     it("is listed in the OpenAPI document as a Latch extension", async () => {
       await Harness.init();
       const doc = (await (await createApp().request(`${BASE_URL}/openapi.json`, {}, env)).json()) as any;
       const op = doc.paths[PATH].post;
       expect(op.operationId).toBe("apis.updateApi");
       expect(op["x-latch-extension"]).toBe(true);
+      const body = doc.components.schemas.V2ApisUpdateApiRequestBody;
+      expect(Object.keys(body.properties)).toEqual(expect.arrayContaining(["ipWhitelist", "deleteProtection", "leakedKeyAction"]));
+      expect(body.properties.leakedKeyAction.enum).toEqual(["revoke", "disable"]);
     });
   });
 
@@ -97,6 +119,10 @@ describe("apis.updateApi", () => {
         [{ apiId: h.apiId, storeEncryptedKeys: "yes" }, "body.storeEncryptedKeys"],
         [{ apiId: h.apiId, storeEncryptedKeys: null }, "body.storeEncryptedKeys"],
         [{ apiId: h.apiId, name: "renamed" }, "body.name"],
+        [{ apiId: h.apiId, leakedKeyAction: "delete" }, "body.leakedKeyAction"],
+        [{ apiId: h.apiId, leakedKeyAction: null }, "body.leakedKeyAction"],
+        [{ apiId: h.apiId, deleteProtection: "yes" }, "body.deleteProtection"],
+        [{ apiId: h.apiId, ipWhitelist: ["10.0.0.300"] }, "body.ipWhitelist[0]"],
         [{ apiId: "not valid!" }, "body.apiId"],
       ];
       for (const [body, location] of cases) {
