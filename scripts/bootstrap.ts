@@ -1,14 +1,14 @@
 /**
- * `npm run bootstrap -- --local | --env <name>`: creates a workspace and a root key holding every
- * permission. The key is generated here, on the operator's machine; only its hash goes to D1. The last line
+ * `npm run bootstrap -- --local | --env <name> [--operator]`: creates a workspace and a root key holding every
+ * permission (or, with --operator, a root key for deployment-wide operations such as vault.rewrap). The key is generated here, on the operator's machine; only its hash goes to D1. The last line
  * of output is `{"workspaceId":"ws_...","rootKey":"..."}`.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { internalWorkspaceStatements, inlineStatement, rootKeyPlan, workspaceStatements } from "../src/lib/bootstrap";
+import { INTERNAL_WORKSPACE_ID, internalWorkspaceStatements, inlineStatement, rootKeyPlan, workspaceStatements } from "../src/lib/bootstrap";
 import { newId } from "../src/lib/ids";
-import { ALL_ROOT_PERMISSIONS } from "../src/lib/root-permissions";
+import { ALL_ROOT_PERMISSIONS, OPERATOR_PERMISSIONS } from "../src/lib/root-permissions";
 import { fail, parseTarget, targetArgs, wrangler } from "./lib";
 
 async function main(): Promise<void> {
@@ -16,9 +16,17 @@ async function main(): Promise<void> {
   const nameArg = process.argv.indexOf("--name");
   const name = nameArg >= 0 ? (process.argv[nameArg + 1] ?? "default") : "default";
   const now = Date.now();
-  const workspaceId = newId("ws", now);
-  const plan = await rootKeyPlan({ workspaceId, permissions: ALL_ROOT_PERMISSIONS, name: "bootstrap", now });
-  const sql = [...internalWorkspaceStatements(now), ...workspaceStatements(workspaceId, name, now), ...plan.statements]
+  // --operator: a root key of Latch's internal workspace, holding only the deployment-wide operations
+  // (today: vault.*.rewrap across every workspace). It administers no tenant.
+  const operator = process.argv.includes("--operator");
+  const workspaceId = operator ? INTERNAL_WORKSPACE_ID : newId("ws", now);
+  const plan = await rootKeyPlan({
+    workspaceId,
+    permissions: operator ? OPERATOR_PERMISSIONS : ALL_ROOT_PERMISSIONS,
+    name: operator ? "operator" : "bootstrap",
+    now,
+  });
+  const sql = [...internalWorkspaceStatements(now), ...(operator ? [] : workspaceStatements(workspaceId, name, now)), ...plan.statements]
     .map(inlineStatement)
     .join("\n");
 

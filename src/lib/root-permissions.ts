@@ -113,3 +113,6 @@ export function notGrantable(held: ReadonlySet<string> | readonly string[], requ
     .filter((t) => !set.has(`${t.type}.${t.id}.${t.action}`) && !set.has(`${t.type}.*.${t.action}`))
     .map((t) => `${t.type}.${t.id}.${t.action}`);
 }
+
+/** What an operator's root key (of the internal workspace, `npm run bootstrap -- --operator`) holds. */
+export const OPERATOR_PERMISSIONS: readonly string[] = ["vault.*.rewrap"];

@@ -141,12 +141,16 @@ export class VaultService {
    * primary. The write is compare-and-set on the old wrapped text, so a concurrent change is never
    * overwritten (a later run picks it up). Re-running is harmless: finished DEKs are not even read.
    */
-  async rewrap(opts: { cursor?: string | undefined; limit: number }, ctx: AuditContext): Promise<RewrapPage> {
+  /**
+   * Re-wraps one page of data keys not yet under the first KEK. `workspaceId` limits it to one workspace
+   * (a tenant's root key); without it (an operator's key, of the internal workspace) it covers every one.
+   */
+  async rewrap(opts: { cursor?: string | undefined; limit: number; workspaceId?: string | undefined }, ctx: AuditContext): Promise<RewrapPage> {
     const { db } = this.o;
     const ring = await this.ring();
     const primaryKekId = ring.kek.primaryId;
     const now = this.o.now();
-    const pending = ne(vaultDeks.kekId, primaryKekId);
+    const pending = and(ne(vaultDeks.kekId, primaryKekId), opts.workspaceId !== undefined ? eq(vaultDeks.workspaceId, opts.workspaceId) : undefined);
     const rows = await db
       .select()
       .from(vaultDeks)

@@ -122,8 +122,10 @@ export class VerifyService {
         now,
       });
     } catch (err) {
-      await refundIdentity();
       if (credits) {
+        // Refused: the identity's tokens go back. (On the fail-open path below the request is admitted,
+        // so the identity's tokens it consumed stay consumed.)
+        await refundIdentity();
         logFailure("key state unavailable; refusing a key with credits", { keyId: record.keyId }, err);
         throw new ApiError("SERVICE_UNAVAILABLE", "The key's usage state is unavailable, so its credits cannot be charged. Retry the request.");
       }
@@ -172,14 +174,22 @@ function parseQuery(text: string): PermissionQuery {
   return parsed.query;
 }
 
+/**
+ * A limit's window is named by limit and duration: a verify that overrides a limit's duration counts in its
+ * own window instead of resetting the shared one (which would let the limit admit more than its count).
+ */
+function windowName(l: Pick<PlannedLimit, "name" | "duration">): string {
+  return `${l.name}:${l.duration}`;
+}
+
 function toRequest(l: PlannedLimit): NamedLimitRequest {
-  return { name: l.name, limit: l.limit, duration: l.duration, cost: l.cost };
+  return { name: windowName(l), limit: l.limit, duration: l.duration, cost: l.cost };
 }
 
 /** The response's `ratelimits[]` entries for the planned limits that were checked. */
 function present(planned: PlannedLimit[], outcomes: LimitOutcome[]): NonNullable<VerifyView["ratelimits"]> {
   return planned.flatMap((p) => {
-    const o = outcomes.find((x) => x.name === p.name);
+    const o = outcomes.find((x) => x.name === windowName(p));
     if (!o) return [];
     return [{ exceeded: !o.passed, id: p.id, name: p.name, limit: o.limit, duration: p.duration, reset: o.reset, remaining: o.remaining, autoApply: p.autoApply }];
   });

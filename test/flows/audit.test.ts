@@ -10,6 +10,7 @@ import { createExecutionContext, listDurableObjectIds, runInDurableObject, waitO
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app";
+import { INTERNAL_WORKSPACE_ID } from "../../src/lib/bootstrap";
 import type { AuditEvent, AuditResource } from "../../src/lib/audit";
 import { hashKey } from "../../src/lib/hash";
 import type { AuditlogsListLogsResponse } from "../../src/routes/v2/auditlogs.listLogs";
@@ -399,7 +400,8 @@ describe("audit log", () => {
     const owner = await optedIn();
     await owner.createKey({ recoverable: true });
     const dek = (await env.DB.prepare("SELECT id FROM vault_deks WHERE workspace_id = ?").bind(owner.workspaceId).first<{ id: string }>())!.id;
-    const operator = await Harness.init();
+    // An operator's root key (of the internal workspace) re-wraps every workspace's data key.
+    const operator = { rootKey: await owner.createRootKey(["vault.*.rewrap"], INTERNAL_WORKSPACE_ID) };
     const rewrap = async (secret: string) => {
       const app = createApp();
       const ctx = createExecutionContext();

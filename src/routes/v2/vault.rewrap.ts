@@ -1,3 +1,4 @@
+import { INTERNAL_WORKSPACE_ID } from "../../lib/bootstrap";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../../app";
 import { grantsFor } from "../../lib/root-permissions";
@@ -38,8 +39,10 @@ export const route = createRoute({
   description:
     "Latch extension, the middle step of a KEK rotation (`npm run vault:rewrap` calls it): every workspace's data key " +
     "that is not yet wrapped by the first KEK in `VAULT_MASTER_KEYS` is unwrapped with the KEK that wraps it and " +
-    "wrapped again by the first, one page per call. Needs `vault.*.rewrap`, an operator's permission: it acts on the " +
-    "whole deployment. No key material leaves the Worker. When `remaining` is 0, the old KEK can be removed.",
+    "wrapped again by the first, one page per call. Needs `vault.*.rewrap`. With a root key of a workspace it covers " +
+    "that workspace only; with an operator's root key (of Latch's internal workspace, from " +
+    "`npm run bootstrap -- --operator`) it covers the whole deployment. No key material leaves the Worker. When " +
+    "`remaining` is 0 for the deployment, the old KEK can be removed.",
   security: ROOT_KEY_SECURITY,
   request: jsonBody(Body),
   responses: { ...ok(Response), ...errorResponses },
@@ -52,7 +55,10 @@ export function register(app: App): void {
   app.openapi(route, async (c) => {
     const principal = await requireRootKey(c, grantsFor("vault", "rewrap"));
     const { cursor, limit } = c.req.valid("json");
-    const data = await c.get("services").vault.rewrap({ cursor, limit }, auditContext(c, principal));
+    // A tenant's root key re-wraps its own workspace's data key; only an operator's (a root key of the
+    // internal workspace, from `npm run bootstrap -- --operator`) covers the whole deployment.
+    const workspaceId = principal.workspaceId === INTERNAL_WORKSPACE_ID ? undefined : principal.workspaceId;
+    const data = await c.get("services").vault.rewrap({ cursor, limit, workspaceId }, auditContext(c, principal));
     return c.json({ meta: meta(c), data }, 200);
   });
 }

@@ -11,6 +11,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../../src/app";
+import { INTERNAL_WORKSPACE_ID } from "../../../src/lib/bootstrap";
 import type { VaultRewrapResponse } from "../../../src/routes/v2/vault.rewrap";
 import { BASE_URL, Harness, type Reply } from "../../harness";
 import { describeSecurity } from "../../security";
@@ -71,8 +72,9 @@ async function rewrapAll(secret: string, rootKey: string, limit = 100): Promise<
 }
 
 /** Moves every data key of the file back under the test KEK. */
+/** Puts every workspace's data key back under the test KEK (an operator's key covers them all). */
 async function restore(h: Harness, ...others: string[]): Promise<void> {
-  const pages = await rewrapAll([TEST_KEK, ...others].join(","), h.rootKey);
+  const pages = await rewrapAll([TEST_KEK, ...others].join(","), await h.createRootKey(["vault.*.rewrap"], INTERNAL_WORKSPACE_ID));
   expect(pages.at(-1)!.remaining).toBe(0);
 }
 
@@ -128,8 +130,8 @@ describe("vault.rewrap", () => {
       expect(early.body.error.detail).toContain('KEK "kek_test"');
       expect(JSON.stringify(early.body)).not.toContain(a.keys[0]!.key);
 
-      // Step 2: re-wrap, with a root key holding only the vault permission.
-      const operator = await a.h.createRootKey(["vault.*.rewrap"]);
+      // Step 2: re-wrap, with an operator's root key (of the internal workspace) holding only the vault permission.
+      const operator = await a.h.createRootKey(["vault.*.rewrap"], INTERNAL_WORKSPACE_ID);
       const pages = await rewrapAll(both, operator);
       expect(pages).toHaveLength(1);
       expect(pages[0]).toMatchObject({ primaryKekId: next.id, failed: [], remaining: 0 });
@@ -176,7 +178,7 @@ describe("vault.rewrap", () => {
     it("pages with a cursor when asked for fewer data keys than wait", async () => {
       const made = [await recoverableKeys(1), await recoverableKeys(1), await recoverableKeys(1)];
       const next = newKek("paged");
-      const pages = await rewrapAll(`${next.entry},${TEST_KEK}`, made[0]!.h.rootKey, 1);
+      const pages = await rewrapAll(`${next.entry},${TEST_KEK}`, await made[0]!.h.createRootKey(["vault.*.rewrap"], INTERNAL_WORKSPACE_ID), 1);
       expect(pages.length).toBeGreaterThanOrEqual(3);
       for (const page of pages.slice(0, -1)) {
         expect(page.rewrapped).toBe(1);
@@ -195,7 +197,7 @@ describe("vault.rewrap", () => {
       const lostBefore = await dekOf(lost.h.workspaceId);
       const next = newKek("partial");
 
-      const pages = await rewrapAll(`${next.entry},${TEST_KEK}`, fine.h.rootKey);
+      const pages = await rewrapAll(`${next.entry},${TEST_KEK}`, await fine.h.createRootKey(["vault.*.rewrap"], INTERNAL_WORKSPACE_ID));
       const failed = pages.flatMap((p) => p.failed);
       expect(failed).toEqual([{ dekId: lostBefore.id, code: "unknown_kek", message: expect.stringContaining(orphan.id) }]);
       expect(JSON.stringify(pages)).not.toContain(orphan.secret);
@@ -261,5 +263,40 @@ describe("vault.rewrap", () => {
     operation: "vault.rewrap",
     setup: async () => ({ body: {} }),
     grant: () => ["vault.*.rewrap"],
+  });
+});
+
+describe("vault.rewrap scope", () => {
+  it("a tenant's root key re-wraps only its own workspace's data key; an operator's covers every workspace", async () => {
+    const a = await Harness.init();
+    const b = await Harness.init();
+    for (const h of [a, b]) {
+      expect((await h.post("/v2/apis.updateApi", { apiId: h.apiId, storeEncryptedKeys: true })).status).toBe(200);
+      expect((await h.post("/v2/keys.createKey", { apiId: h.apiId, recoverable: true })).status).toBe(200);
+    }
+    const fresh = `kek_scope:${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))}`;
+    const secret = `${fresh},${env.VAULT_MASTER_KEYS}`;
+    const app = createApp();
+    const call = async (rootKey: string) => {
+      const ctx = createExecutionContext();
+      const res = await app.fetch(
+        new Request(`${BASE_URL}/v2/vault.rewrap`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${rootKey}` }, body: "{}" }),
+        { ...env, VAULT_MASTER_KEYS: secret } as Env,
+        ctx,
+      );
+      await waitOnExecutionContext(ctx);
+      return { status: res.status, body: (await res.json()) as { data: { remaining: number } } };
+    };
+    const kekOf = async (ws: string) => (await env.DB.prepare("SELECT kek_id FROM vault_deks WHERE workspace_id = ?").bind(ws).first<{ kek_id: string }>())!.kek_id;
+
+    const tenant = await call(a.rootKey);
+    expect(tenant.status).toBe(200);
+    expect(tenant.body.data.remaining).toBe(0); // counted within its own workspace
+    expect(await kekOf(a.workspaceId)).toBe("kek_scope");
+    expect(await kekOf(b.workspaceId)).not.toBe("kek_scope");
+
+    const operator = await a.createRootKey(["vault.*.rewrap"], INTERNAL_WORKSPACE_ID);
+    expect((await call(operator)).status).toBe(200);
+    expect(await kekOf(b.workspaceId)).toBe("kek_scope");
   });
 });
