@@ -3,7 +3,7 @@ import { CreditChangeSchema, CreditReadSchema, KeyVerifyInputSchema } from "../l
 import { decideKeyVerify, type KeyObjectState, type KeyVerifyOutcome } from "../lib/key-verify";
 import { pruneWindows } from "../lib/ratelimit";
 import { decideRevision, type RevisionCheck } from "../lib/revision";
-import { applyCreditOperation, applyRefill, type CreditState } from "../lib/usage";
+import { applyCreditOperation, applyRefill, patchCredits, type CreditState } from "../lib/usage";
 
 /** How long after a balance change the D1 mirror (`keys.credits_remaining`) is brought up to date. */
 export const CREDITS_MIRROR_DELAY_MS = 10_000;
@@ -57,7 +57,13 @@ export class KeyState extends DurableObject<Env> {
   async changeCredits(input: unknown): Promise<CreditState | null> {
     const req = CreditChangeSchema.parse(input);
     const current = this.state.credits === undefined ? req.initial : this.state.credits;
-    const next = req.change.kind === "replace" ? req.change.state : applyCreditOperation(current, req.change.op, req.now);
+    const change = req.change;
+    const next =
+      change.kind === "replace"
+        ? change.state
+        : change.kind === "patch"
+          ? patchCredits(current, change.patch, req.now)
+          : applyCreditOperation(current, change.op, req.now);
     await this.save({ ...this.state, credits: next }, req);
     return next;
   }

@@ -25,13 +25,25 @@ export const CreditOperationSchema = z.discriminatedUnion("operation", [
   z.object({ operation: z.enum(["increment", "decrement"]), value: z.number().int().min(0) }),
 ]);
 
-/** Changes a key's balance: an updateCredits operation, or a replacement of the whole state (updateKey). */
+/**
+ * Changes a key's balance: an updateCredits operation, an updateKey patch (applied to the balance the object
+ * holds at that moment), or a replacement of the whole state.
+ */
 export const CreditChangeSchema = KeyIdentSchema.extend({
   /** The state D1 knew before the change, used if the object was never initialised. */
   initial: CreditStateSchema.nullable(),
   change: z.discriminatedUnion("kind", [
     z.object({ kind: z.literal("operation"), op: CreditOperationSchema }),
     z.object({ kind: z.literal("replace"), state: CreditStateSchema.nullable() }),
+    z.object({
+      kind: z.literal("patch"),
+      patch: z
+        .object({
+          remaining: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullable().optional(),
+          refill: CreditStateSchema.shape.refill.unwrap().nullable().optional(),
+        })
+        .nullable(),
+    }),
   ]),
   now: z.number().int().min(0),
 });

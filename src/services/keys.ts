@@ -161,9 +161,12 @@ export class KeyService {
       // The balance's truth is the key's object, so the change is made there first, atomically with
       // respect to concurrent verifies; D1 then mirrors it. The object is not in the batch, so the event
       // is appended first (once the patch is known to be valid): if it cannot be, nothing changes (503).
-      const patched = await this.patchedCredits(bundle, input.credits, now);
+      // The patch is checked against the balance as read (a 400 for an impossible one), then applied inside
+      // the object, so credits spent between the read and the write are not given back.
+      const patch = toCreditPatch(input.credits);
+      await this.patchedCredits(bundle, patch, now);
       await audit.record(ctx, [updated]);
-      const next = await this.changeCredits(bundle, { kind: "replace", state: patched }, now);
+      const next = await this.changeCredits(bundle, { kind: "patch", patch }, now);
       Object.assign(set, creditColumns(next));
     }
     stmts.push(db.update(keys).set(set).where(and(eq(keys.id, k.id), eq(keys.workspaceId, k.workspaceId))));
@@ -294,9 +297,9 @@ export class KeyService {
   }
 
   /** The balance a credits patch leaves (a 400 for an impossible one); nothing is changed yet. */
-  private async patchedCredits(bundle: KeyBundle, patch: CreditPatch, now: number): Promise<CreditState | null> {
+  private async patchedCredits(bundle: KeyBundle, patch: StatePatch, now: number): Promise<CreditState | null> {
     try {
-      return patchCredits(await this.credits(bundle), patch && { remaining: patch.remaining, refill: patch.refill && refillState(patch.refill) }, now);
+      return patchCredits(await this.credits(bundle), patch, now);
     } catch (err) {
       if (err instanceof RangeError) throw refillBadRequest(`${err.message}.`);
       throw err;
@@ -394,3 +397,13 @@ function identOf(bundle: KeyBundle): { workspaceId: string; keyId: string } {
 }
 
 type CreditPatch = NonNullable<UpdateKeyInput["credits"]> | null;
+type StatePatch = Parameters<typeof patchCredits>[1];
+
+/** updateKey's wire-format credits (`interval` + `refillDay`) as the object's patch (`refillDay` = monthly). */
+function toCreditPatch(patch: CreditPatch): StatePatch {
+  if (patch === null) return null;
+  const out: NonNullable<StatePatch> = {};
+  if (patch.remaining !== undefined) out.remaining = patch.remaining;
+  if (patch.refill !== undefined) out.refill = patch.refill === null ? null : refillState(patch.refill);
+  return out;
+}

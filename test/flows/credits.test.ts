@@ -249,3 +249,18 @@ describe("credits in verifyKey", () => {
     });
   });
 });
+
+describe("updateKey credits under concurrent verifies", () => {
+  it("a refill-only patch applied while verifies spend keeps every spent credit spent", async () => {
+    const h = await Harness.init();
+    const { keyId, key } = await h.createKey({ credits: { remaining: 100 } });
+    const verifies = Array.from({ length: 40 }, () => h.post("/v2/keys.verifyKey", { key }));
+    const update = h.post("/v2/keys.updateKey", { keyId, credits: { refill: { interval: "daily", amount: 500 } } });
+    const results = await Promise.all([...verifies, update]);
+    expect(results.at(-1)!.status).toBe(200);
+    const valid = results.slice(0, -1).filter((r) => r.body.data?.valid).length;
+    const after = await h.post("/v2/keys.getKey", { keyId });
+    // The patch ran inside the key's object: it neither restored spent credits nor topped the key up.
+    expect(after.body.data.credits).toEqual({ remaining: 100 - valid, refill: { interval: "daily", amount: 500 } });
+  });
+});
