@@ -87,13 +87,16 @@ function apiResources(api: { id: string; keyspaceId: string }): AuditResource[] 
 export class ApiService {
   constructor(private readonly o: ApiServiceOptions) {}
 
-  async create(workspaceId: string, name: string, settings: ApiSettings = {}): Promise<{ apiId: string }> {
+  async create(name: string, settings: ApiSettings, ctx: AuditContext): Promise<{ apiId: string }> {
     const now = this.o.now();
+    const { workspaceId } = ctx;
     const apiId = newId("api", now);
     const keyspaceId = newId("ks", now);
+    const meta = { storeEncryptedKeys: settings.storeEncryptedKeys ?? false };
     await this.o.db.batch([
-      this.o.db.insert(keyspaces).values({ id: keyspaceId, workspaceId, storeEncryptedKeys: settings.storeEncryptedKeys ?? false, createdAt: now }),
+      this.o.db.insert(keyspaces).values({ id: keyspaceId, workspaceId, storeEncryptedKeys: meta.storeEncryptedKeys, createdAt: now }),
       this.o.db.insert(apis).values({ id: apiId, workspaceId, keyspaceId, name, createdAt: now }),
+      ...this.o.audit.stage(ctx, [{ event: "api.create", resources: apiResources({ id: apiId, keyspaceId }), meta }]),
     ]);
     return { apiId };
   }

@@ -468,3 +468,16 @@ describe("audit log", () => {
     }
   });
 });
+
+describe("api events", () => {
+  it("apis.createApi records api.create with the API and its keyspace", async () => {
+    const h = await Harness.init({ quietLog: true });
+    const apiId = await h.createApi("audited-api");
+    const res = await h.post("/v2/auditlogs.listLogs", { events: ["api.create"] });
+    expect(res.status).toBe(200);
+    expect(res.body.data).toEqual([
+      expect.objectContaining({ event: "api.create", resources: expect.arrayContaining([{ type: "api", id: apiId }]) }),
+    ]);
+    expect((await h.post("/v2/auditlogs.verifyChain", {})).body.data).toMatchObject({ valid: true, count: 1 });
+  });
+});

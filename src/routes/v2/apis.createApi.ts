@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../../app";
 import { requireRootKey } from "../../middleware/root-key";
 import { grantsFor } from "../../lib/root-permissions";
-import { meta, ROOT_KEY_SECURITY } from "../route";
+import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
 import { envelope, errorResponses, jsonBody, ok } from "../schemas";
 
 export const operationId = "apis.createApi";
@@ -42,7 +42,7 @@ export function register(app: App): void {
     const { name, storeEncryptedKeys } = c.req.valid("json");
     const services = c.get("services");
     if (storeEncryptedKeys) await services.vault.requireConfigured();
-    const data = await services.apis.create(principal.workspaceId, name, { storeEncryptedKeys });
+    const data = await services.apis.create(name, { storeEncryptedKeys }, auditContext(c, principal));
     return c.json({ meta: meta(c), data }, 200);
   });
 }

@@ -46,7 +46,7 @@ async function list(h: Harness, body: Record<string, unknown> = {}, key?: string
 describe("auditlogs.listLogs", () => {
   describe("happy", () => {
     it("lists the workspace's events newest first, exactly as stored and chained", async () => {
-      const h = await Harness.init();
+      const h = await Harness.init({ quietLog: true });
       const actor = await rootKeyId(h);
       const first = await record(h, [created("key_a", h.apiId), created("key_b", h.apiId)]);
       const second = await record(h, [{ event: "key.delete", resources: [{ type: "key", id: "key_a" }], meta: { permanent: false } }]);
@@ -80,7 +80,7 @@ describe("auditlogs.listLogs", () => {
     });
 
     it("filters by event, actor, resource and time, combined with AND", async () => {
-      const h = await Harness.init();
+      const h = await Harness.init({ quietLog: true });
       const other = newId("key");
       const before = Date.now() - 1;
       await record(h, [created("key_a", h.apiId), created("key_b", h.apiId)]);
@@ -103,7 +103,7 @@ describe("auditlogs.listLogs", () => {
     });
 
     it("pages with limit and cursor until hasMore is false", async () => {
-      const h = await Harness.init();
+      const h = await Harness.init({ quietLog: true });
       for (let i = 0; i < 5; i++) await record(h, [created(`key_${i}`, h.apiId)]);
       const all = (await list(h)).body.data.map((e) => e.id);
       expect(all).toHaveLength(5);
@@ -125,8 +125,8 @@ describe("auditlogs.listLogs", () => {
     });
 
     it("never shows another workspace's events, and an empty log is an empty page", async () => {
-      const h = await Harness.init();
-      const theirs = await Harness.init();
+      const h = await Harness.init({ quietLog: true });
+      const theirs = await Harness.init({ quietLog: true });
       const mine = await record(h, [created("key_mine", h.apiId)]);
       const foreign = await record(theirs, [created("key_theirs", theirs.apiId)]);
       const ids = (await list(h)).body.data.map((e) => e.id);
@@ -135,12 +135,12 @@ describe("auditlogs.listLogs", () => {
       expect((await list(h, { resourceId: "key_theirs" })).body.data).toEqual([]);
       expect((await list(theirs)).body.data.map((e) => e.id)).toEqual([foreign[0]!.id]);
 
-      const empty = await Harness.init();
+      const empty = await Harness.init({ quietLog: true });
       expect((await list(empty)).body).toMatchObject({ data: [], pagination: { hasMore: false } });
     });
 
     it("works with a key that holds only auditlog.*.read", async () => {
-      const h = await Harness.init();
+      const h = await Harness.init({ quietLog: true });
       await record(h, [created("key_a", h.apiId)]);
       const reader = await h.createRootKey(["auditlog.*.read"]);
       const res = await list(h, {}, reader);
@@ -151,7 +151,7 @@ describe("auditlogs.listLogs", () => {
     });
 
     it("is documented in /openapi.json as a Latch extension", async () => {
-      await Harness.init();
+      await Harness.init({ quietLog: true });
       const doc: any = await (await exports.default.fetch(new Request("http://latch.test/openapi.json"))).json();
       const op = doc.paths[PATH].post;
       expect(op.tags).toEqual(["auditlogs"]);
@@ -162,7 +162,7 @@ describe("auditlogs.listLogs", () => {
 
   describe("errors", () => {
     it("400 for a bad limit, cursor, filter or unknown field", async () => {
-      const h = await Harness.init();
+      const h = await Harness.init({ quietLog: true });
       const bad: Record<string, unknown>[] = [
         { limit: 0 },
         { limit: 101 },
@@ -193,7 +193,7 @@ describe("auditlogs.listLogs", () => {
     });
 
     it("a cursor past the end is an empty last page", async () => {
-      const h = await Harness.init();
+      const h = await Harness.init({ quietLog: true });
       await record(h, [created("key_a", h.apiId)]);
       const res = await list(h, { cursor: "1" });
       expect(res.status).toBe(200);
@@ -201,7 +201,7 @@ describe("auditlogs.listLogs", () => {
     });
 
     it("503 when the audit log cannot be read", async () => {
-      const h = await Harness.init();
+      const h = await Harness.init({ quietLog: true });
       const unreachable = () => Promise.reject(new Error("object unreachable"));
       const broken = {
         idFromName: (name: string) => env.AUDIT_LOG.idFromName(name),

@@ -41,7 +41,7 @@ async function verify(h: Harness, key?: string) {
 describe("auditlogs.verifyChain", () => {
   describe("happy", () => {
     it("an empty log is valid with count 0", async () => {
-      const h = await Harness.init();
+      const h = await Harness.init({ quietLog: true });
       const res = await verify(h);
       expect(res.status).toBe(200);
       expect(res.body.meta.requestId).toMatch(/^req_/);
@@ -49,7 +49,7 @@ describe("auditlogs.verifyChain", () => {
     });
 
     it("an intact log is valid, with its count and the newest event's hash", async () => {
-      const h = await Harness.init();
+      const h = await Harness.init({ quietLog: true });
       await record(h, [created("key_a", h.apiId), created("key_b", h.apiId)]);
       const last = await record(h, [{ event: "key.delete", resources: [{ type: "key", id: "key_a" }] }]);
       const res = await verify(h);
@@ -60,7 +60,7 @@ describe("auditlogs.verifyChain", () => {
     });
 
     it("reports an event edited directly in the Durable Object's storage", async () => {
-      const h = await Harness.init();
+      const h = await Harness.init({ quietLog: true });
       const events = await record(h, [created("key_a", h.apiId), created("key_b", h.apiId), created("key_c", h.apiId)]);
       await record(h, [created("key_d", h.apiId)]);
       const victim = events[1]!.id;
@@ -71,7 +71,7 @@ describe("auditlogs.verifyChain", () => {
     });
 
     it("an edit whose hash was recomputed still breaks the chain, at the event after it", async () => {
-      const h = await Harness.init();
+      const h = await Harness.init({ quietLog: true });
       const events = await record(h, [created("key_a", h.apiId), created("key_b", h.apiId), created("key_c", h.apiId)]);
       // A consistent forgery of event 0 (new content, its own hash recomputed): the link from event 1 breaks.
       const forged = { ...events[0]!, resources: [{ type: "key" as const, id: "key_innocent" }] };
@@ -85,20 +85,20 @@ describe("auditlogs.verifyChain", () => {
     });
 
     it("reports a removed event at the one after it, and a changed filter column at its event", async () => {
-      const h = await Harness.init();
+      const h = await Harness.init({ quietLog: true });
       const events = await record(h, [created("key_a", h.apiId), created("key_b", h.apiId), created("key_c", h.apiId)]);
       await tamper(h, "UPDATE audit_events SET actor_id = 'key_0Innocent0000000000' WHERE id = ?", events[2]!.id);
       expect((await verify(h)).body.data).toEqual({ valid: false, count: 3, firstBrokenEventId: events[2]!.id });
 
-      const g = await Harness.init();
+      const g = await Harness.init({ quietLog: true });
       const more = await record(g, [created("key_a", g.apiId), created("key_b", g.apiId), created("key_c", g.apiId)]);
       await tamper(g, "DELETE FROM audit_events WHERE id = ?", more[1]!.id);
       expect((await verify(g)).body.data).toEqual({ valid: false, count: 2, firstBrokenEventId: more[2]!.id });
     });
 
     it("each workspace's chain stands alone: tampering with another's does not touch this one", async () => {
-      const h = await Harness.init();
-      const theirs = await Harness.init();
+      const h = await Harness.init({ quietLog: true });
+      const theirs = await Harness.init({ quietLog: true });
       await record(h, [created("key_a", h.apiId)]);
       const foreign = await record(theirs, [created("key_b", theirs.apiId), created("key_c", theirs.apiId)]);
       await tamper(theirs, "UPDATE audit_events SET time = time + 1 WHERE id = ?", foreign[0]!.id);
@@ -107,7 +107,7 @@ describe("auditlogs.verifyChain", () => {
     });
 
     it("works with a key that holds only auditlog.*.read, and is documented as a Latch extension", async () => {
-      const h = await Harness.init();
+      const h = await Harness.init({ quietLog: true });
       await record(h, [created("key_a", h.apiId)]);
       const reader = await h.createRootKey(["auditlog.*.read"]);
       expect((await verify(h, reader)).body.data).toMatchObject({ valid: true, count: 1 });
@@ -123,7 +123,7 @@ describe("auditlogs.verifyChain", () => {
 
   describe("errors", () => {
     it("400 for any field, and for a body that is not an object", async () => {
-      const h = await Harness.init();
+      const h = await Harness.init({ quietLog: true });
       for (const body of [{ workspaceId: h.workspaceId }, { full: true }, [], "x", null]) {
         const res = await h.post(PATH, body);
         expect(res.status, JSON.stringify(body)).toBe(400);
@@ -132,7 +132,7 @@ describe("auditlogs.verifyChain", () => {
     });
 
     it("503 when the audit log cannot be read", async () => {
-      const h = await Harness.init();
+      const h = await Harness.init({ quietLog: true });
       const unreachable = () => Promise.reject(new Error("object unreachable"));
       const broken = {
         idFromName: (name: string) => env.AUDIT_LOG.idFromName(name),
