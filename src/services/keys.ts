@@ -203,7 +203,13 @@ export class KeyService {
    * (0 = at once). An earlier expiry the old key already had is kept. A recoverable key's successor is
    * recoverable too (its copy encrypted under the new key id), as long as the API still stores encrypted keys.
    */
-  async reroll(bundle: KeyBundle, api: ApiWithKeyspace, expirationMs: number, ctx: AuditContext): Promise<{ keyId: string; key: string }> {
+  async reroll(
+    bundle: KeyBundle,
+    api: ApiWithKeyspace,
+    expirationMs: number,
+    ctx: AuditContext,
+    opts: { canEncrypt?: boolean } = {},
+  ): Promise<{ keyId: string; key: string }> {
     const { db } = this.o;
     const now = this.o.now();
     const old = bundle.key;
@@ -217,6 +223,10 @@ export class KeyService {
     // The new key starts with the old key's true balance (its object's), not the D1 mirror.
     const credits = creditColumns(await this.credits(bundle));
     const recoverable = api.keyspace.storeEncryptedKeys && (await this.o.vault.hasCopy(old.workspaceId, old.id));
+    // Encrypting the successor is creating a recoverable key: it needs encrypt_key, as createKey does.
+    if (recoverable && opts.canEncrypt === false) {
+      throw new ApiError("INSUFFICIENT_PERMISSIONS", `This root key needs one of these permissions: api.*.encrypt_key, api.${api.id}.encrypt_key.`);
+    }
     const copy = recoverable ? await this.o.vault.encrypt(old.workspaceId, keyId, key) : undefined;
     const meta = { oldKeyId: old.id, newKeyId: keyId, expiration: expirationMs };
     const events = this.o.audit.stage(ctx, [{ event: "key.reroll", resources: [...keyResources(api.id, old.id), { type: "key", id: keyId }], meta }]);

@@ -452,3 +452,17 @@ describe("at rest", () => {
     for (const [where, text] of stores) expect(text.includes(kekMaterial), `${where} holds the KEK`).toBe(false);
   });
 });
+
+describe("rerolling a recoverable key", () => {
+  it("needs encrypt_key besides create_key, since the successor is encrypted too", async () => {
+    const h = await Harness.init();
+    expect((await h.post("/v2/apis.updateApi", { apiId: h.apiId, storeEncryptedKeys: true })).status).toBe(200);
+    const { keyId } = await h.createKey({ recoverable: true });
+    const createOnly = await h.createRootKey([`api.${h.apiId}.create_key`]);
+    const refused = await h.post("/v2/keys.rerollKey", { keyId, expiration: 0 }, { key: createOnly });
+    expect(refused.status).toBe(403);
+    expect((await h.post("/v2/keys.getKey", { keyId })).status).toBe(200); // nothing changed
+    const both = await h.createRootKey([`api.${h.apiId}.create_key`, `api.${h.apiId}.encrypt_key`]);
+    expect((await h.post("/v2/keys.rerollKey", { keyId, expiration: 0 }, { key: both })).status).toBe(200);
+  });
+});

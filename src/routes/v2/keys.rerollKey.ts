@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { App } from "../../app";
-import { grantsFor } from "../../lib/root-permissions";
+import { grantsFor, hasAny } from "../../lib/root-permissions";
 import { requireRootKey } from "../../middleware/root-key";
 import { requirePermission } from "../../services/root-auth";
 import { auditContext, meta, ROOT_KEY_SECURITY } from "../route";
@@ -42,7 +42,8 @@ export function register(app: App): void {
     const bundle = await keys.find(principal.workspaceId, keyId);
     requirePermission(principal, grantsFor("api", "create_key", bundle.apiId));
     const api = await apis.get(principal.workspaceId, bundle.apiId);
-    const data = await keys.reroll(bundle, api, expiration, auditContext(c, principal));
+    const canEncrypt = hasAny(principal.permissions, grantsFor("api", "encrypt_key", api.id));
+    const data = await keys.reroll(bundle, api, expiration, auditContext(c, principal), { canEncrypt });
     return c.json({ meta: meta(c), data }, 200);
   });
 }

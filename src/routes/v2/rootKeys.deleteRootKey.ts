@@ -22,7 +22,8 @@ export const route = createRoute({
   summary: "Revoke a root key of this workspace (Latch extension)",
   description:
     "Latch extension: Unkey offers root-key management only in its dashboard. Needs `rootkey.*.delete_root_key`. " +
-    "The key is revoked at once: the very next request made with it is a 401, in every region. " +
+    "The key is revoked at once where the call was made (the very next request with it is a 401) and everywhere " +
+    "within the revocation bound (isolate cache TTL + KV propagation, 65 s with the defaults). " +
     "A key may revoke itself (this request still succeeds; the next one does not). " +
     "Another workspace's root key, or a key that is not a root key, is a 404 exactly like a missing one.",
   security: ROOT_KEY_SECURITY,
