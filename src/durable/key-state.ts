@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { CreditChangeSchema, CreditReadSchema, KeyVerifyInputSchema } from "../lib/key-state-protocol";
-import { decideKeyVerify, type KeyObjectState, type KeyVerifyOutcome } from "../lib/key-verify";
+import { decideKeyVerify, type KeyObjectState, type KeyVerifyAnswer } from "../lib/key-verify";
 import { pruneWindows } from "../lib/ratelimit";
 import { decideRevision, type RevisionCheck } from "../lib/revision";
 import { applyCreditOperation, applyRefill, patchCredits, type CreditState } from "../lib/usage";
@@ -35,11 +35,14 @@ export class KeyState extends DurableObject<Env> {
   }
 
   /** One verify: revision check, limits all-or-nothing, then credits. */
-  async verify(input: unknown): Promise<KeyVerifyOutcome> {
+  async verify(input: unknown): Promise<KeyVerifyAnswer> {
     const req = KeyVerifyInputSchema.parse(input);
     const outcome = decideKeyVerify(this.state, req);
-    if (outcome.kind === "decided") await this.save(outcome.next, req);
-    return outcome;
+    if (outcome.kind === "stale") return outcome;
+    await this.save(outcome.next, req);
+    // The new state stays here: only the answer crosses the RPC boundary.
+    const { next: _next, ...answer } = outcome;
+    return answer;
   }
 
   /** Verify's revision check alone, and every mutation's notice of its new revision. */
@@ -84,16 +87,20 @@ export class KeyState extends DurableObject<Env> {
       .run();
   }
 
+  /** Stores only what changed (every verify is a write; the smaller, the cheaper). */
   private async save(next: KeyObjectState, ident: Ident & { now: number }): Promise<void> {
-    const creditsChanged = next.credits !== this.state.credits;
-    this.state = { ...next, windows: pruneWindows(next.windows, ident.now) };
-    const entries: Record<string, unknown> = { revision: this.state.revision, windows: this.state.windows };
-    if (next.credits !== undefined) entries.credits = next.credits;
+    const before = this.state;
+    this.state = { ...next, windows: next.windows === before.windows ? before.windows : pruneWindows(next.windows, ident.now) };
+    const entries: Record<string, unknown> = {};
+    if (this.state.revision !== before.revision) entries.revision = this.state.revision;
+    if (this.state.windows !== before.windows) entries.windows = this.state.windows;
+    const creditsChanged = next.credits !== before.credits && next.credits !== undefined;
+    if (creditsChanged) entries.credits = next.credits;
     if (!this.ident) {
       this.ident = { workspaceId: ident.workspaceId, keyId: ident.keyId };
       entries.ident = this.ident;
     }
-    await this.ctx.storage.put(entries);
+    if (Object.keys(entries).length > 0) await this.ctx.storage.put(entries);
     if (creditsChanged && (await this.ctx.storage.getAlarm()) === null) {
       await this.ctx.storage.setAlarm(ident.now + CREDITS_MIRROR_DELAY_MS);
     }

@@ -35,6 +35,9 @@ export type KeyVerifyOutcome =
       next: KeyObjectState;
     };
 
+/** What the key's object answers a verify with: the outcome without the state it stored. */
+export type KeyVerifyAnswer = { kind: "stale"; revision: number } | Omit<Extract<KeyVerifyOutcome, { kind: "decided" }>, "next">;
+
 export function decideKeyVerify(state: KeyObjectState, input: KeyVerifyInput): KeyVerifyOutcome {
   if (input.revision < state.revision) return { kind: "stale", revision: state.revision };
   const revision = input.revision;

@@ -12,7 +12,7 @@
  *   bound old.
  */
 import type { CreditChange } from "../lib/key-state-protocol";
-import type { KeyVerifyInput, KeyVerifyOutcome } from "../lib/key-verify";
+import type { KeyVerifyInput, KeyVerifyAnswer } from "../lib/key-verify";
 import type { LimiterInput, LimiterResult } from "../lib/limiter-protocol";
 import type { RevisionCheck } from "../lib/revision";
 import type { CreditState } from "../lib/usage";
@@ -28,7 +28,7 @@ export interface KeyStateClient {
   /** Tells the object about a committed mutation (failures are logged, not thrown). */
   bump(key: KeyIdent, revision: number): Promise<void>;
   /** One verify's revision check, limits and credits, in one call. Throws on failure or timeout. */
-  verify(key: KeyIdent, input: KeyVerifyInput): Promise<KeyVerifyOutcome>;
+  verify(key: KeyIdent, input: KeyVerifyInput): Promise<KeyVerifyAnswer>;
   /** Changes the balance; throws on failure. */
   changeCredits(change: CreditChange): Promise<CreditState | null>;
   /** The true balance now; throws on failure. */
@@ -99,8 +99,8 @@ export class DurableKeyStateClient implements KeyStateClient {
     }
   }
 
-  verify(key: KeyIdent, input: KeyVerifyInput): Promise<KeyVerifyOutcome> {
-    return withTimeout(rpc<KeyVerifyOutcome>(this.stub(key).verify({ ...key, ...input })), DO_TIMEOUT_MS, "key state verify");
+  verify(key: KeyIdent, input: KeyVerifyInput): Promise<KeyVerifyAnswer> {
+    return withTimeout(rpc<KeyVerifyAnswer>(this.stub(key).verify({ ...key, ...input })), DO_TIMEOUT_MS, "key state verify");
   }
 
   changeCredits(change: CreditChange): Promise<CreditState | null> {

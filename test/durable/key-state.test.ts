@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { CREDITS_MIRROR_DELAY_MS, type KeyState } from "../../src/durable/key-state";
 import { newId } from "../../src/lib/ids";
-import type { KeyVerifyOutcome } from "../../src/lib/key-verify";
+import type { KeyVerifyAnswer } from "../../src/lib/key-verify";
 import type { CreditState } from "../../src/lib/usage";
 import { Harness } from "../harness";
 
@@ -26,7 +26,7 @@ function freshStub(): { stub: DurableObjectStub<KeyState>; ident: { workspaceId:
   return { stub: stubFor(ident.workspaceId, ident.keyId), ident };
 }
 
-function decided(o: KeyVerifyOutcome) {
+function decided(o: KeyVerifyAnswer) {
   if (o.kind !== "decided") throw new Error(`expected a decision, got ${JSON.stringify(o)}`);
   return o;
 }
