@@ -8,7 +8,7 @@ import { Unkey } from "@unkey/api";
 import { HTTPClient } from "@unkey/api/lib/http";
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { createApp } from "../src/app";
+import { createApp, type CreateAppOptions } from "../src/app";
 import {
   INTERNAL_WORKSPACE_ID,
   internalWorkspaceStatements,
@@ -118,6 +118,29 @@ export class Harness {
     const httpClient = new HTTPClient({ fetcher: (input, init) => workerFetch(new Request(input, init)) });
     return new Unkey({ rootKey, serverURL: BASE_URL, httpClient, retryConfig: { strategy: "none" } });
   }
+}
+
+/**
+ * A client of a Worker app built with test overrides (a clock, failing clients) and, optionally, other
+ * vars or secrets (`{ VAULT_MASTER_KEYS: … }`): called like the real Worker, background work included.
+ */
+export function appClient(opts: CreateAppOptions = {}, envOverrides: Partial<Record<keyof Env, unknown>> = {}) {
+  const custom = createApp(opts);
+  const customEnv = { ...env, ...envOverrides } as Env;
+  return async function call<T = any>(path: string, body: unknown, rootKey: string): Promise<Reply<T>> {
+    const ctx = createExecutionContext();
+    const res = await custom.fetch(
+      new Request(BASE_URL + path, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${rootKey}` },
+        body: JSON.stringify(body),
+      }),
+      customEnv,
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    return { status: res.status, body: (await res.json()) as T, headers: res.headers };
+  };
 }
 
 export async function post<T = any>(path: string, body: unknown, key: string | null, headers: Record<string, string> = {}): Promise<Reply<T>> {

@@ -7,7 +7,6 @@
  * Failures are forced with `createApp({ keyState, limiter })`; the keys themselves are created through the
  * normal Worker, so only the calls under test see the failing clients.
  */
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { createApp, type CreateAppOptions } from "../../src/app";
@@ -15,27 +14,13 @@ import { newId } from "../../src/lib/ids";
 import type { KeysGetKeyResponse } from "../../src/routes/v2/keys.getKey";
 import type { KeysVerifyKeyResponse } from "../../src/routes/v2/keys.verifyKey";
 import { DO_TIMEOUT_MS, DurableKeyStateClient, type KeyStateClient, type LimiterClient } from "../../src/services/key-state-client";
-import { BASE_URL, Harness, type Reply } from "../harness";
+import { Harness, type Reply, appClient } from "../harness";
 
 const HOUR = 3_600_000;
 const SERVICE_UNAVAILABLE = "https://unkey.com/docs/errors/unkey/application/service_unavailable";
 
 function appWith(opts: CreateAppOptions) {
-  const app = createApp(opts);
-  return async function call<T = any>(path: string, body: unknown, rootKey: string): Promise<Reply<T>> {
-    const ctx = createExecutionContext();
-    const res = await app.fetch(
-      new Request(BASE_URL + path, {
-        method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${rootKey}` },
-        body: JSON.stringify(body),
-      }),
-      env,
-      ctx,
-    );
-    await waitOnExecutionContext(ctx);
-    return { status: res.status, body: (await res.json()) as T, headers: res.headers };
-  };
+  return appClient(opts);
 }
 
 /** A key-state client whose object is unreachable: checks and notices fail open, everything else throws. */

@@ -6,14 +6,13 @@
  * Identity limits are inserted straight into D1 (`ratelimits` with `identity_id`) and published with
  * apis.listKeys `revalidateKeysCache: true`, so these tests do not depend on the identities endpoints.
  */
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { createApp, type CreateAppOptions } from "../../src/app";
+import { type CreateAppOptions } from "../../src/app";
 import { newId } from "../../src/lib/ids";
 import type { KeysVerifyKeyResponse } from "../../src/routes/v2/keys.verifyKey";
 import type { KeyStateClient, LimiterClient } from "../../src/services/key-state-client";
-import { BASE_URL, Harness, type Reply } from "../harness";
+import { Harness, type Reply, appClient } from "../harness";
 
 const HOUR = 3_600_000;
 const INVALID_INPUT = "https://unkey.com/docs/errors/unkey/application/invalid_input";
@@ -24,21 +23,7 @@ type VerifyData = KeysVerifyKeyResponse["data"];
 
 /** A Worker app built with test overrides (clock, failing clients), called like the real one. */
 function appWith(opts: CreateAppOptions) {
-  const app = createApp(opts);
-  return async function call<T = any>(path: string, body: unknown, rootKey: string): Promise<Reply<T>> {
-    const ctx = createExecutionContext();
-    const res = await app.fetch(
-      new Request(BASE_URL + path, {
-        method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${rootKey}` },
-        body: JSON.stringify(body),
-      }),
-      env,
-      ctx,
-    );
-    await waitOnExecutionContext(ctx);
-    return { status: res.status, body: (await res.json()) as T, headers: res.headers };
-  };
+  return appClient(opts);
 }
 
 async function verify(h: Harness, body: Record<string, unknown>): Promise<VerifyData> {

@@ -8,12 +8,11 @@
  */
 import { Unkey } from "@unkey/api";
 import { HTTPClient } from "@unkey/api/lib/http";
-import { createExecutionContext, listDurableObjectIds, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import { listDurableObjectIds, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { createApp } from "../../src/app";
 import { hashKey } from "../../src/lib/hash";
-import { BASE_URL, Harness, type Reply } from "../harness";
+import { Harness, type Reply, appClient } from "../harness";
 
 const ERR = "https://unkey.com/docs/errors/";
 const FORBIDDEN = `${ERR}unkey/authorization/insufficient_permissions`;
@@ -29,22 +28,7 @@ function newKek(name: string): { id: string; entry: string } {
 
 /** The Worker as a deployment whose `VAULT_MASTER_KEYS` is `secret` would run it (undefined = not set). */
 function withVault(secret: string | undefined) {
-  const app = createApp();
-  const vaultEnv = { ...env, VAULT_MASTER_KEYS: secret } as Env;
-  return async function post<T = any>(path: string, body: unknown, rootKey: string): Promise<Reply<T>> {
-    const ctx = createExecutionContext();
-    const res = await app.fetch(
-      new Request(BASE_URL + path, {
-        method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${rootKey}` },
-        body: JSON.stringify(body),
-      }),
-      vaultEnv,
-      ctx,
-    );
-    await waitOnExecutionContext(ctx);
-    return { status: res.status, body: (await res.json()) as T, headers: res.headers };
-  };
+  return appClient({}, { VAULT_MASTER_KEYS: secret });
 }
 
 /** A workspace whose API stores encrypted keys. */
