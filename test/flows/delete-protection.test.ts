@@ -71,6 +71,7 @@ describe("delete protection", () => {
         ["api.delete", undefined],
         ["api.update", { fields: ["deleteProtection"], deleteProtection: false }],
         ["api.update", { fields: ["deleteProtection"], deleteProtection: true }],
+        ["api.create", { storeEncryptedKeys: false }],
       ]);
       expect((await h.post("/v2/auditlogs.verifyChain", {})).body.data.valid).toBe(true);
     });
