@@ -8,8 +8,6 @@ import { envelope, errorResponses, jsonBody, ok, Permission, PermissionSlug, Res
 
 export const operationId = "keys.addPermissions";
 
-
-
 const Body = z
   .strictObject({
     keyId: ResourceId.openapi({ example: "key_0AbCdEfGhIjKlMnOpQr" }),

@@ -8,8 +8,6 @@ import { envelope, errorResponses, jsonBody, ok, ResourceId, Role, RoleSelector 
 
 export const operationId = "keys.addRoles";
 
-
-
 const Body = z
   .strictObject({
     keyId: ResourceId.openapi({ example: "key_0AbCdEfGhIjKlMnOpQr" }),

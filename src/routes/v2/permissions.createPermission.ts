@@ -7,7 +7,6 @@ import { envelope, errorResponses, jsonBody, ok, PermissionSlug } from "../schem
 
 export const operationId = "permissions.createPermission";
 
-
 const Body = z
   .strictObject({
     name: z.string().min(1).max(512).openapi({ description: "A human-readable name.", example: "Read documents" }),

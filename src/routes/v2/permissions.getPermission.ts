@@ -8,7 +8,6 @@ import { envelope, errorResponses, jsonBody, ok, Permission, PermissionSelector 
 
 export const operationId = "permissions.getPermission";
 
-
 const Body = z.strictObject({ permission: PermissionSelector }).openapi("V2PermissionsGetPermissionRequestBody");
 
 const Response = envelope(Permission).openapi("V2PermissionsGetPermissionResponseBody");

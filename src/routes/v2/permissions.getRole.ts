@@ -8,7 +8,6 @@ import { envelope, errorResponses, jsonBody, ok, Role, RoleSelector } from "../s
 
 export const operationId = "permissions.getRole";
 
-
 const Body = z.strictObject({ role: RoleSelector }).openapi("V2PermissionsGetRoleRequestBody");
 
 const Response = envelope(Role).openapi("V2PermissionsGetRoleResponseBody");
