@@ -136,14 +136,12 @@ export class VaultService {
   }
 
   /**
-   * KEK rotation, one page: every DEK of the deployment not yet wrapped by the primary KEK (the first in
-   * `VAULT_MASTER_KEYS`) is unwrapped with whichever configured KEK wraps it and wrapped again by the
-   * primary. The write is compare-and-set on the old wrapped text, so a concurrent change is never
-   * overwritten (a later run picks it up). Re-running is harmless: finished DEKs are not even read.
-   */
-  /**
-   * Re-wraps one page of data keys not yet under the first KEK. `workspaceId` limits it to one workspace
-   * (a tenant's root key); without it (an operator's key, of the internal workspace) it covers every one.
+   * KEK rotation, one page: every DEK not yet wrapped by the primary KEK (the first in `VAULT_MASTER_KEYS`)
+   * is unwrapped with whichever configured KEK wraps it and wrapped again by the primary. `workspaceId`
+   * limits it to one workspace (a tenant's root key); without it (an operator's key, of the internal
+   * workspace) it covers the deployment. The write is compare-and-set on the old wrapped text, so a
+   * concurrent change is never overwritten (a later run picks it up). Re-running is harmless: finished DEKs
+   * are not even read.
    */
   async rewrap(opts: { cursor?: string | undefined; limit: number; workspaceId?: string | undefined }, ctx: AuditContext): Promise<RewrapPage> {
     const { db } = this.o;
