@@ -81,3 +81,10 @@ export function bodyLocation(path: ReadonlyArray<PropertyKey>): string {
   for (const part of path) out += typeof part === "number" ? `[${part}]` : `.${String(part)}`;
   return out;
 }
+
+/** D1 reports a unique-index violation as an error whose message (or its cause's) names `table.column`. */
+export function isUniqueViolation(err: unknown, table: string): boolean {
+  const messages: string[] = [];
+  for (let e: unknown = err; e instanceof Error && messages.length < 5; e = e.cause) messages.push(e.message);
+  return messages.some((m) => m.includes("UNIQUE constraint failed") && m.includes(`${table}.`));
+}

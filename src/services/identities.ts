@@ -16,7 +16,7 @@ import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "../db/client";
 import { identities, keys, ratelimits, type IdentityRow, type RatelimitRow } from "../db/schema";
 import type { AuditContext, AuditEventName } from "../lib/audit";
-import { ApiError } from "../lib/errors";
+import { ApiError, isUniqueViolation } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { AuditService } from "./audit";
 import type { EdgeRecords } from "./edge-records";
@@ -238,9 +238,3 @@ export function toIdentityView(identity: Identity): IdentityView {
   return view;
 }
 
-/** D1 reports a unique-index violation as an error whose message (or cause's) names the table. */
-function isUniqueViolation(err: unknown, table: string): boolean {
-  const messages: string[] = [];
-  for (let e: unknown = err; e instanceof Error && messages.length < 5; e = e.cause) messages.push(e.message);
-  return messages.some((m) => m.includes("UNIQUE constraint failed") && m.includes(`${table}.`));
-}

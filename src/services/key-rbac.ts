@@ -32,7 +32,17 @@ import type { EdgeRecords } from "./edge-records";
 import { affectedKeyColumns, nextRevision, republishKeys, type AffectedKey } from "./key-fanout";
 import type { KeyBundle } from "./key-bundles";
 import type { KeyStateClient } from "./key-state-client";
-import { chunks, createPermissionStatements, newPermissions, permissionsCreatedEvents, resolveRoles, type NewPermission } from "./rbac-core";
+import {
+  chunks,
+  createPermissionStatements,
+  newPermissions,
+  permissionsCreatedEvents,
+  resolveRoles,
+  toPermissionView,
+  type NewPermission,
+  type PermissionView,
+  type RoleView,
+} from "./rbac-core";
 
 type Stmt = BatchItem<"sqlite">;
 type PermissionRow = typeof permissions.$inferSelect;
@@ -40,8 +50,6 @@ type PermissionRow = typeof permissions.$inferSelect;
 /** Names per statement when a list is matched against two columns (D1 caps bound parameters at 100). */
 const REF_CHUNK = 45;
 
-export type PermissionView = { id: string; name: string; slug: string; description?: string };
-export type RoleView = { id: string; name: string; description?: string; permissions: PermissionView[] };
 
 /**
  * What keys.createKey attaches: the ids of the permissions named (slug or id) that exist, the permissions
@@ -314,10 +322,6 @@ async function findPermissionRefs(db: Db, workspaceId: string, refs: readonly st
   const found = (await db.batch(parts as [(typeof parts)[number], ...(typeof parts)[number][]])).flat();
   const known = new Set(found.flatMap((p) => [p.id, p.slug]));
   return { found, missing: refs.filter((r) => !known.has(r)) };
-}
-
-function toPermissionView(p: Pick<PermissionRow, "id" | "name" | "slug" | "description">): PermissionView {
-  return { id: p.id, name: p.name, slug: p.slug, ...(p.description !== null ? { description: p.description } : {}) };
 }
 
 function unique(list: readonly string[]): string[] {

@@ -22,6 +22,7 @@ import type { EdgeRecords } from "./edge-records";
 import { loadKeyBundleById, loadKeyBundles, rowCredits, type KeyBundle } from "./key-bundles";
 import { creditColumns, createCredits, refillBadRequest, refillState, type CreditsInput } from "./key-credits";
 import { grantAuditStatements, grantStatements, type KeyGrants } from "./key-rbac";
+import { nextRevision } from "./key-fanout";
 import { logFailure, type KeyStateClient } from "./key-state-client";
 import type { ApiWithKeyspace } from "./apis";
 import type { VaultService } from "./vault";
@@ -146,7 +147,7 @@ export class KeyService {
       ...(identityId !== undefined ? this.identityCreated(ctx, identityId) : []),
       ...(input.credits === undefined ? audit.stage(ctx, [updated]) : []),
     ];
-    const set: Partial<typeof keys.$inferInsert> = { updatedAt: now, revision: sql`${keys.revision} + 1` as unknown as number };
+    const set: Partial<typeof keys.$inferInsert> = { updatedAt: now, revision: nextRevision };
     const stmts: Stmt[] = [];
     if (input.name !== undefined) set.name = input.name;
     if (input.meta !== undefined) set.meta = input.meta === null ? null : JSON.stringify(input.meta);
@@ -191,7 +192,7 @@ export class KeyService {
         ...events,
       ]);
     } else {
-      const soft = { deletedAt: now, updatedAt: now, revision: sql`${keys.revision} + 1` as unknown as number };
+      const soft = { deletedAt: now, updatedAt: now, revision: nextRevision };
       await db.batch([db.update(keys).set(soft).where(and(eq(keys.id, k.id), eq(keys.workspaceId, k.workspaceId))), ...events]);
     }
     await this.afterMutation(bundle, k.revision + 1);
@@ -258,7 +259,7 @@ export class KeyService {
       ),
       db
         .update(keys)
-        .set({ expires: oldExpires, updatedAt: now, revision: sql`${keys.revision} + 1` as unknown as number })
+        .set({ expires: oldExpires, updatedAt: now, revision: nextRevision })
         .where(and(eq(keys.id, old.id), eq(keys.workspaceId, old.workspaceId))),
       ...events,
     ];
@@ -300,7 +301,7 @@ export class KeyService {
     const next = await this.changeCredits(bundle, { kind: "operation", op }, now);
     await this.o.db
       .update(keys)
-      .set({ ...creditColumns(next), updatedAt: now, revision: sql`${keys.revision} + 1` as unknown as number })
+      .set({ ...creditColumns(next), updatedAt: now, revision: nextRevision })
       .where(and(eq(keys.id, bundle.key.id), eq(keys.workspaceId, bundle.key.workspaceId)));
     await this.afterMutation(bundle);
     return next;

@@ -12,16 +12,24 @@ import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
 import type { AuditContext } from "../lib/audit";
 import type { AuditService } from "./audit";
+import { chunk } from "../lib/chunk";
 
 type Stmt = BatchItem<"sqlite">;
+
+/** Unkey's `Permission` and `Role` as the API returns them (`description` omitted when there is none). */
+export type PermissionView = { id: string; name: string; slug: string; description?: string };
+export type RoleView = { id: string; name: string; description?: string; permissions: PermissionView[] };
+
+export function toPermissionView(p: Pick<typeof permissions.$inferSelect, "id" | "name" | "slug" | "description">): PermissionView {
+  return { id: p.id, name: p.name, slug: p.slug, ...(p.description !== null ? { description: p.description } : {}) };
+}
 
 /** Leaves room for the other parameters of a statement under D1's cap of 100. */
 export const SLUG_CHUNK = 90;
 
+/** Splits a list for D1's cap of 100 bound parameters per statement (default: slug lists). */
 export function chunks<T>(items: readonly T[], size = SLUG_CHUNK): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
+  return chunk(items, size);
 }
 
 /** The workspace's permissions with these slugs (id and slug), in one round trip per 90 slugs. */

@@ -17,7 +17,7 @@ import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "../db/client";
 import { keys, keysPermissions, keysRoles, permissions, roles, rolesPermissions } from "../db/schema";
 import type { AuditContext, AuditEventName } from "../lib/audit";
-import { ApiError } from "../lib/errors";
+import { ApiError, isUniqueViolation } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { grantsFor } from "../lib/root-permissions";
 import type { Principal } from "../lib/verify";
@@ -25,7 +25,20 @@ import type { AuditService } from "./audit";
 import type { EdgeRecords } from "./edge-records";
 import { affectedKeyColumns, nextRevision, republishKeys, type AffectedKey } from "./key-fanout";
 import type { KeyStateClient } from "./key-state-client";
-import { chunks, createPermissionStatements, findPermissions, missingPermissionSlugs, newPermissions, permissionsCreatedEvents, type NewPermission } from "./rbac-core";
+import {
+  chunks,
+  createPermissionStatements,
+  findPermissions,
+  missingPermissionSlugs,
+  newPermissions,
+  permissionsCreatedEvents,
+  toPermissionView,
+  type NewPermission,
+  type PermissionView,
+  type RoleView,
+} from "./rbac-core";
+
+export { toPermissionView, type PermissionView, type RoleView };
 import { requirePermission } from "./root-auth";
 
 type Stmt = BatchItem<"sqlite">;
@@ -34,8 +47,6 @@ export type PermissionRow = typeof permissions.$inferSelect;
 export type RoleRow = typeof roles.$inferSelect;
 export type Role = { row: RoleRow; permissions: PermissionRow[] };
 
-export type PermissionView = { id: string; name: string; slug: string; description?: string };
-export type RoleView = { id: string; name: string; description?: string; permissions: PermissionView[] };
 
 export type CreatePermissionInput = { name: string; slug: string; description?: string | undefined };
 export type CreateRoleInput = { name: string; description?: string | undefined; permissions?: string[] | undefined };
@@ -349,12 +360,6 @@ export class RbacService {
   }
 }
 
-export function toPermissionView(row: PermissionRow): PermissionView {
-  const view: PermissionView = { id: row.id, name: row.name, slug: row.slug };
-  if (row.description !== null) view.description = row.description;
-  return view;
-}
-
 /** `permissions` is always present, `[]` for a role that grants nothing (as the SDK's docs describe it). */
 export function toRoleView(role: Role): RoleView {
   const view: RoleView = { id: role.row.id, name: role.row.name, permissions: role.permissions.map(toPermissionView) };
@@ -371,9 +376,3 @@ function containsAny(search: string, columns: Column[]): SQL | undefined {
   return or(...columns.map((col) => sql`instr(lower(${col}), lower(${search})) > 0`));
 }
 
-/** D1 reports a unique-index violation as an error whose message (or cause's) names the table. */
-function isUniqueViolation(err: unknown, table: string): boolean {
-  const messages: string[] = [];
-  for (let e: unknown = err; e instanceof Error && messages.length < 5; e = e.cause) messages.push(e.message);
-  return messages.some((m) => m.includes("UNIQUE constraint failed") && m.includes(`${table}.`));
-}

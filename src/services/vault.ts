@@ -33,6 +33,7 @@ import {
   type VaultResult,
 } from "../lib/vault";
 import type { AuditService } from "./audit";
+import { chunk } from "../lib/chunk";
 
 type Dek = { id: string; key: CryptoKey };
 type Ring = { kek: KekRing; deks: TtlLru<Dek> };
@@ -253,16 +254,13 @@ export class VaultService {
 
   private async loadCopies(workspaceId: string, keyIds: readonly string[]): Promise<Array<{ keyId: string; ciphertext: string }>> {
     const { db } = this.o;
-    const queries = [];
-    for (let i = 0; i < keyIds.length; i += IDS_PER_QUERY) {
-      queries.push(
-        db
-          .select({ keyId: encryptedKeys.keyId, ciphertext: encryptedKeys.ciphertext })
-          .from(encryptedKeys)
-          .where(and(eq(encryptedKeys.workspaceId, workspaceId), inArray(encryptedKeys.keyId, keyIds.slice(i, i + IDS_PER_QUERY))))
-          .orderBy(asc(encryptedKeys.keyId)),
-      );
-    }
+    const queries = chunk(keyIds, IDS_PER_QUERY).map((part) =>
+      db
+        .select({ keyId: encryptedKeys.keyId, ciphertext: encryptedKeys.ciphertext })
+        .from(encryptedKeys)
+        .where(and(eq(encryptedKeys.workspaceId, workspaceId), inArray(encryptedKeys.keyId, part)))
+        .orderBy(asc(encryptedKeys.keyId)),
+    );
     const pages = await db.batch(queries as [(typeof queries)[number], ...(typeof queries)[number][]]);
     return pages.flat();
   }
