@@ -11,7 +11,7 @@
  * Audit: `identity.create|update|delete` go into the same batch (src/services/audit.ts). Update and delete
  * record themselves only if the identity still exists when the batch runs (a concurrent delete wins).
  */
-import { and, asc, desc, eq, gte, inArray, isNull, notInArray, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gte, inArray, isNull, or, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "../db/client";
 import { identities, keys, ratelimits, type IdentityRow, type RatelimitRow } from "../db/schema";
@@ -24,7 +24,7 @@ import { parseMeta, toRatelimitConfig } from "./key-bundles";
 import { affectedKeyColumns, nextRevision, republishKeys, type AffectedKey } from "./key-fanout";
 import type { KeyStateClient } from "./key-state-client";
 import type { IdentityView } from "./key-views";
-import type { RatelimitInput } from "./keys";
+import { insertRatelimit, replaceRatelimits, type RatelimitInput } from "./ratelimit-configs";
 
 type Stmt = BatchItem<"sqlite">;
 
@@ -64,7 +64,7 @@ export class IdentityService {
         meta: input.meta ? JSON.stringify(input.meta) : null,
         createdAt: now,
       }),
-      ...(input.ratelimits ?? []).map((rl) => this.insertRatelimit(workspaceId, identityId, rl, now)),
+      ...(input.ratelimits ?? []).map((rl) => insertRatelimit(this.o.db, workspaceId, { identityId }, rl, now)),
       ...events,
     ];
     try {
@@ -130,7 +130,7 @@ export class IdentityService {
     const set: Partial<typeof identities.$inferInsert> = { updatedAt: now };
     if (input.meta !== undefined) set.meta = input.meta === null ? null : JSON.stringify(input.meta);
     const changes: Stmt[] = [db.update(identities).set(set).where(and(eq(identities.id, id), eq(identities.workspaceId, workspaceId)))];
-    if (input.ratelimits !== undefined) changes.push(...this.replaceRatelimits(workspaceId, id, input.ratelimits, now));
+    if (input.ratelimits !== undefined) changes.push(...replaceRatelimits(this.o.db, workspaceId, { identityId: id }, input.ratelimits, now));
     const stmts: Stmt[] = [
       this.event(ctx, "identity.update", id, { fields }),
       ...changes,
@@ -197,35 +197,6 @@ export class IdentityService {
    */
   private republish(workspaceId: string, affected: AffectedKey[], identityHadLimits: boolean): Promise<void> {
     return republishKeys(this.o, workspaceId, affected, { bumpAll: identityHadLimits });
-  }
-
-  private insertRatelimit(workspaceId: string, identityId: string, rl: RatelimitInput, now: number) {
-    return this.o.db.insert(ratelimits).values({
-      id: newId("rl", now),
-      workspaceId,
-      identityId,
-      name: rl.name,
-      limit: rl.limit,
-      duration: rl.duration,
-      autoApply: rl.autoApply,
-      createdAt: now,
-    });
-  }
-
-  /** Replaces the identity's limits by name: existing names keep their ids, names not sent are deleted. */
-  private replaceRatelimits(workspaceId: string, identityId: string, list: RatelimitInput[], now: number): Stmt[] {
-    const { db } = this.o;
-    const ofIdentity = and(eq(ratelimits.identityId, identityId), eq(ratelimits.workspaceId, workspaceId));
-    const names = list.map((r) => r.name);
-    return [
-      db.delete(ratelimits).where(names.length > 0 ? and(ofIdentity, notInArray(ratelimits.name, names)) : ofIdentity),
-      ...list.map((rl) =>
-        this.insertRatelimit(workspaceId, identityId, rl, now).onConflictDoUpdate({
-          target: [ratelimits.identityId, ratelimits.name],
-          set: { limit: rl.limit, duration: rl.duration, autoApply: rl.autoApply, updatedAt: now },
-        }),
-      ),
-    ];
   }
 }
 

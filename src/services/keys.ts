@@ -5,7 +5,7 @@
  * the key's revision in its Durable Object, all before returning. Credit changes live in the key's object,
  * not in D1, so their event is appended to the audit log directly, before the change is made.
  */
-import { and, eq, isNull, notInArray, sql } from "drizzle-orm";
+import { and, eq, isNull, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "../db/client";
 import { encryptedKeys, identities, keys, keysPermissions, keysRoles, ratelimits } from "../db/schema";
@@ -23,6 +23,7 @@ import { loadKeyBundleById, loadKeyBundles, rowCredits, type KeyBundle } from ".
 import { creditColumns, createCredits, refillBadRequest, refillState, type CreditsInput } from "./key-credits";
 import { grantAuditStatements, grantStatements, type KeyGrants } from "./key-rbac";
 import { nextRevision } from "./key-fanout";
+import { insertRatelimit, replaceRatelimits, type RatelimitInput } from "./ratelimit-configs";
 import { logFailure, type KeyStateClient } from "./key-state-client";
 import type { ApiWithKeyspace } from "./apis";
 import type { VaultService } from "./vault";
@@ -34,7 +35,7 @@ export type ApiKeyBundle = KeyBundle & { apiId: string };
 
 type Stmt = BatchItem<"sqlite">;
 
-export type RatelimitInput = { name: string; limit: number; duration: number; autoApply: boolean };
+export type { RatelimitInput };
 
 export type CreateKeyInput = {
   prefix?: string | undefined;
@@ -122,7 +123,7 @@ export class KeyService {
       }),
     );
     if (copy) stmts.push(db.insert(encryptedKeys).values(copy));
-    for (const rl of input.ratelimits ?? []) stmts.push(this.insertRatelimit(api.workspaceId, keyId, rl, now));
+    for (const rl of input.ratelimits ?? []) stmts.push(insertRatelimit(db, api.workspaceId, { keyId }, rl, now));
     if (input.grants) stmts.push(...grantStatements(db, api.workspaceId, keyId, input.grants, now));
     await db.batch([...stmts, ...events] as [Stmt, ...Stmt[]]);
     // Nothing to publish: a new key's first verify anywhere misses KV and reads D1. Only a negative entry
@@ -171,7 +172,7 @@ export class KeyService {
       Object.assign(set, creditColumns(next));
     }
     stmts.push(db.update(keys).set(set).where(and(eq(keys.id, k.id), eq(keys.workspaceId, k.workspaceId))));
-    if (input.ratelimits !== undefined) stmts.push(...this.replaceRatelimits(k.workspaceId, k.id, input.ratelimits, now));
+    if (input.ratelimits !== undefined) stmts.push(...replaceRatelimits(db, k.workspaceId, { keyId: k.id }, input.ratelimits, now));
     await db.batch([...stmts, ...events] as [Stmt, ...Stmt[]]);
     await this.afterMutation(bundle);
   }
@@ -234,7 +235,7 @@ export class KeyService {
     const stmts: Stmt[] = [
       db.insert(keys).values({ ...copied, ...credits, id: keyId, hash, start, byteLength, revision: 0, createdAt: now }),
       ...(copy ? [db.insert(encryptedKeys).values(copy)] : []),
-      ...bundle.keyRatelimits.map((rl) => this.insertRatelimit(old.workspaceId, keyId, rl, now)),
+      ...bundle.keyRatelimits.map((rl) => insertRatelimit(db, old.workspaceId, { keyId }, rl, now)),
       db.insert(keysPermissions).select(
         db
           .select({
@@ -352,42 +353,6 @@ export class KeyService {
       [{ event: "identity.create", resources: [{ type: "identity", id }], args: [id] }],
       ([newIdentity]) => sql`EXISTS (SELECT 1 FROM ${identities} WHERE ${identities.id} = ${newIdentity})`,
     );
-  }
-
-  private insertRatelimit(workspaceId: string, keyId: string, rl: RatelimitInput, now: number): Stmt {
-    return this.o.db.insert(ratelimits).values({
-      id: newId("rl", now),
-      workspaceId,
-      keyId,
-      name: rl.name,
-      limit: rl.limit,
-      duration: rl.duration,
-      autoApply: rl.autoApply,
-      createdAt: now,
-    });
-  }
-
-  /** Replaces the key's limits by name: existing names keep their ids, names not sent are deleted. */
-  private replaceRatelimits(workspaceId: string, keyId: string, list: RatelimitInput[], now: number): Stmt[] {
-    const { db } = this.o;
-    const names = list.map((r) => r.name);
-    const stmts: Stmt[] = [
-      names.length > 0
-        ? db.delete(ratelimits).where(and(eq(ratelimits.keyId, keyId), notInArray(ratelimits.name, names)))
-        : db.delete(ratelimits).where(eq(ratelimits.keyId, keyId)),
-    ];
-    for (const rl of list) {
-      stmts.push(
-        db
-          .insert(ratelimits)
-          .values({ id: newId("rl", now), workspaceId, keyId, name: rl.name, limit: rl.limit, duration: rl.duration, autoApply: rl.autoApply, createdAt: now })
-          .onConflictDoUpdate({
-            target: [ratelimits.keyId, ratelimits.name],
-            set: { limit: rl.limit, duration: rl.duration, autoApply: rl.autoApply, updatedAt: now },
-          }),
-      );
-    }
-    return stmts;
   }
 }
 
