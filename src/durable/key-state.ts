@@ -1,12 +1,19 @@
 import { DurableObject } from "cloudflare:workers";
-import { CreditChangeSchema, CreditReadSchema, KeyVerifyInputSchema } from "../lib/key-state-protocol";
+import { CreditChangeSchema, CreditReadSchema, parseKeyVerifyInput } from "../lib/key-state-protocol";
 import { decideKeyVerify, type KeyObjectState, type KeyVerifyAnswer } from "../lib/key-verify";
 import { pruneWindows } from "../lib/ratelimit";
 import { decideRevision, type RevisionCheck } from "../lib/revision";
 import { applyCreditOperation, applyRefill, patchCredits, type CreditState } from "../lib/usage";
+import { AlarmSlot } from "./alarm-slot";
 
 /** How long after a balance change the D1 mirror (`keys.credits_remaining`) is brought up to date. */
 export const CREDITS_MIRROR_DELAY_MS = 10_000;
+
+/**
+ * How long after they change rate-limit windows reach storage. Decisions are made from memory; this only
+ * bounds what an abrupt restart (a deploy, a machine failure) can forget. See docs/storage.md.
+ */
+export const WINDOW_FLUSH_MS = 1_000;
 
 type Ident = { workspaceId: string; keyId: string };
 
@@ -14,35 +21,55 @@ type Ident = { workspaceId: string; keyId: string };
  * One object per key (`idFromName("<workspaceId>:<keyId>")`): its revocation revision, its rate-limit
  * windows and its credit balance, which is authoritative once the object exists. Storage keys:
  * `revision` → number, `credits` → CreditState | null, `windows` → Record<name, WindowState>,
- * `ident` → {workspaceId, keyId}. Stale windows are dropped on every write; an alarm mirrors the balance
- * to D1 at most `CREDITS_MIRROR_DELAY_MS` after it changes.
+ * `ident` → {workspaceId, keyId}.
+ *
+ * Every decision is made from the state in memory, one call at a time. A new revision and every balance
+ * change are stored before the answer leaves (the output gate holds it), so a credit once spent stays spent.
+ * Windows are stored by the alarm at most `WINDOW_FLUSH_MS` after they change, pruned of stale entries, so a
+ * busy key costs one storage write a second instead of one per verify. The same alarm mirrors the balance to
+ * D1 at most `CREDITS_MIRROR_DELAY_MS` after it changes.
  */
 export class KeyState extends DurableObject<Env> {
   private state: KeyObjectState = { revision: 0, credits: undefined, windows: {} };
   private ident: Ident | undefined;
+  private alarms!: AlarmSlot;
+  /** Windows changed since they were last stored. */
+  private windowsDirty = false;
+  /** When the balance is due to be mirrored to D1 (null: it is up to date). */
+  private mirrorDue: number | null = null;
+  /** The latest request time seen: the clock windows are pruned by. */
+  private lastNow = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     void ctx.blockConcurrencyWhile(async () => {
-      const stored = await ctx.storage.get<unknown>(["revision", "credits", "windows", "ident"]);
+      const [stored, alarm] = await Promise.all([ctx.storage.get<unknown>(["revision", "credits", "windows", "ident"]), ctx.storage.getAlarm()]);
       this.state = {
         revision: (stored.get("revision") as number | undefined) ?? 0,
         credits: stored.get("credits") as CreditState | null | undefined,
         windows: (stored.get("windows") as KeyObjectState["windows"] | undefined) ?? {},
       };
       this.ident = stored.get("ident") as Ident | undefined;
+      this.alarms = new AlarmSlot(ctx.storage, alarm);
+      // A pending alarm of a restarted object may owe D1 the balance: mirror it when it runs.
+      this.mirrorDue = alarm !== null && this.state.credits ? alarm : null;
     });
   }
 
-  /** One verify: revision check, limits all-or-nothing, then credits. */
-  async verify(input: unknown): Promise<KeyVerifyAnswer> {
-    const req = KeyVerifyInputSchema.parse(input);
+  /**
+   * One verify: revision check, limits all-or-nothing, then credits. Input and answer are JSON text
+   * (`KeyVerifyWire` in, `KeyVerifyAnswer` out; see `encodeKeyVerifyInput`).
+   */
+  verify(input: unknown): string | Promise<string> {
+    const req = parseKeyVerifyInput(input);
     const outcome = decideKeyVerify(this.state, req);
-    if (outcome.kind === "stale") return outcome;
-    await this.save(outcome.next, req);
+    if (outcome.kind === "stale") return JSON.stringify(outcome);
+    const saving = this.save(outcome.next, req);
     // The new state stays here: only the answer crosses the RPC boundary.
     const { next: _next, ...answer } = outcome;
-    return answer;
+    const text = JSON.stringify(answer satisfies KeyVerifyAnswer);
+    // Most verifies only count in memory: they answer at once, without a promise to wait for.
+    return saving ? saving.then(() => text) : text;
   }
 
   /** Verify's revision check alone, and every mutation's notice of its new revision. */
@@ -78,31 +105,75 @@ export class KeyState extends DurableObject<Env> {
     return credits ? applyRefill(credits, req.now) : null;
   }
 
-  /** Mirrors the balance to D1 for listings (a failed write throws, and the runtime retries the alarm). */
+  /**
+   * Stores the windows if they changed, then mirrors the balance to D1 if that is due. A failed write
+   * throws, and the runtime retries the alarm.
+   */
   override async alarm(): Promise<void> {
+    const firedFor = this.alarms.fired();
+    if (this.windowsDirty) await this.flushWindows(this.lastNow);
+    if (this.mirrorDue === null) return;
+    if (firedFor !== null && this.mirrorDue > firedFor) {
+      await this.alarms.by(this.mirrorDue);
+      return;
+    }
     const { credits } = this.state;
-    if (!credits || !this.ident) return;
-    await this.env.DB.prepare("UPDATE keys SET credits_remaining = ?, last_refill_at = ? WHERE id = ? AND workspace_id = ?")
-      .bind(credits.remaining, credits.lastRefillAt, this.ident.keyId, this.ident.workspaceId)
-      .run();
+    if (credits && this.ident) {
+      await this.env.DB.prepare("UPDATE keys SET credits_remaining = ?, last_refill_at = ? WHERE id = ? AND workspace_id = ?")
+        .bind(credits.remaining, credits.lastRefillAt, this.ident.keyId, this.ident.workspaceId)
+        .run();
+    }
+    // Verifies run while D1 answers (only storage calls hold them back): one that changed the balance in
+    // the meantime found the mirror still due and scheduled nothing, so it is scheduled here.
+    if (this.state.credits === credits) this.mirrorDue = null;
+    else {
+      this.mirrorDue = this.lastNow + CREDITS_MIRROR_DELAY_MS;
+      await this.alarms.by(this.mirrorDue);
+    }
   }
 
-  /** Stores only what changed (every verify is a write; the smaller, the cheaper). */
-  private async save(next: KeyObjectState, ident: Ident & { now: number }): Promise<void> {
+  /**
+   * Adopts `next`. A new revision, a changed balance and the object's first identity are written before the
+   * answer (with the windows, if a write happens anyway); windows alone are left to the alarm.
+   */
+  private save(next: KeyObjectState, req: Ident & { now: number }): Promise<void> | undefined {
     const before = this.state;
-    this.state = { ...next, windows: next.windows === before.windows ? before.windows : pruneWindows(next.windows, ident.now) };
+    this.state = next;
+    if (req.now > this.lastNow) this.lastNow = req.now;
+    if (next.windows !== before.windows) this.windowsDirty = true;
     const entries: Record<string, unknown> = {};
-    if (this.state.revision !== before.revision) entries.revision = this.state.revision;
-    if (this.state.windows !== before.windows) entries.windows = this.state.windows;
+    if (next.revision !== before.revision) entries.revision = next.revision;
     const creditsChanged = next.credits !== before.credits && next.credits !== undefined;
     if (creditsChanged) entries.credits = next.credits;
     if (!this.ident) {
-      this.ident = { workspaceId: ident.workspaceId, keyId: ident.keyId };
+      this.ident = { workspaceId: req.workspaceId, keyId: req.keyId };
       entries.ident = this.ident;
     }
-    if (Object.keys(entries).length > 0) await this.ctx.storage.put(entries);
-    if (creditsChanged && (await this.ctx.storage.getAlarm()) === null) {
-      await this.ctx.storage.setAlarm(ident.now + CREDITS_MIRROR_DELAY_MS);
+    const writes: Promise<void>[] = [];
+    if (Object.keys(entries).length > 0) {
+      if (this.windowsDirty) {
+        this.state = { ...this.state, windows: pruneWindows(this.state.windows, this.lastNow) };
+        entries.windows = this.state.windows;
+        this.windowsDirty = false;
+      }
+      writes.push(this.ctx.storage.put(entries));
+    }
+    if (creditsChanged && this.mirrorDue === null) {
+      this.mirrorDue = req.now + CREDITS_MIRROR_DELAY_MS;
+      writes.push(this.alarms.by(this.mirrorDue));
+    }
+    if (this.windowsDirty && this.alarms.needed(req.now + WINDOW_FLUSH_MS)) writes.push(this.alarms.by(req.now + WINDOW_FLUSH_MS));
+    return writes.length === 0 ? undefined : Promise.all(writes).then(() => undefined);
+  }
+
+  private async flushWindows(now: number): Promise<void> {
+    this.state = { ...this.state, windows: pruneWindows(this.state.windows, now) };
+    this.windowsDirty = false;
+    try {
+      await this.ctx.storage.put("windows", this.state.windows);
+    } catch (err) {
+      this.windowsDirty = true;
+      throw err;
     }
   }
 }

@@ -43,7 +43,7 @@ export function decideKeyVerify(state: KeyObjectState, input: KeyVerifyInput): K
   const revision = input.revision;
   const credits = state.credits === undefined ? input.credits?.initial : state.credits;
   const limits = decideAll(state.windows, input.limits, input.now);
-  const outcomes = limits.results.map(({ next: _next, ...r }) => r);
+  const outcomes = limits.results.map(toOutcome);
   const base = { revision, credits: credits ?? state.credits, windows: state.windows };
 
   if (!limits.passed) {
@@ -67,7 +67,7 @@ export function decideKeyVerify(state: KeyObjectState, input: KeyVerifyInput): K
     return {
       kind: "decided",
       code: "USAGE_EXCEEDED",
-      limits: unconsumed.results.map(({ next: _next, ...r }) => ({ ...r, passed: true })),
+      limits: unconsumed.results.map((r) => ({ ...toOutcome(r), passed: true })),
       remaining: usage.remaining,
       next: { ...base, credits: usage.next },
     };
@@ -79,4 +79,8 @@ export function decideKeyVerify(state: KeyObjectState, input: KeyVerifyInput): K
     remaining: usage.remaining,
     next: { revision, credits: usage.next, windows: limits.windows },
   };
+}
+
+function toOutcome(r: LimitOutcome): LimitOutcome {
+  return { name: r.name, passed: r.passed, limit: r.limit, remaining: r.remaining, reset: r.reset };
 }

@@ -78,21 +78,29 @@ export type NamedLimitRequest = LimitRequest & { name: string };
 
 /**
  * Decides several limits at once, all-or-nothing: the returned windows are the ones to store if every
- * limit passed; if any failed, nothing is consumed and `windows` is the unchanged (slid) state.
+ * limit passed; if any failed, nothing is consumed and `windows` is the very object passed in.
  */
 export function decideAll(
   windows: Readonly<Record<string, WindowState>>,
   requests: readonly NamedLimitRequest[],
   now: number,
-): { passed: boolean; results: Array<LimitDecision & { name: string }>; windows: Record<string, WindowState> } {
-  const results = requests.map((r) => ({ name: r.name, ...decideLimit(windows[r.name], r, now) }));
-  const passed = results.every((r) => r.passed);
-  const next: Record<string, WindowState> = { ...windows };
-  for (const [i, r] of results.entries()) {
-    if (passed) next[r.name] = r.next;
-    // Refused as a whole: nothing is consumed, so a limit that would have passed reports what is left now.
-    else if (r.passed) results[i] = { ...r, remaining: decideLimit(windows[r.name], { ...requests[i]!, cost: 0 }, now).remaining };
+): { passed: boolean; results: Array<LimitDecision & { name: string }>; windows: Readonly<Record<string, WindowState>> } {
+  const results: Array<LimitDecision & { name: string }> = [];
+  let passed = true;
+  for (const r of requests) {
+    const d = decideLimit(windows[r.name], r, now);
+    results.push({ name: r.name, passed: d.passed, limit: d.limit, remaining: d.remaining, reset: d.reset, next: d.next });
+    if (!d.passed) passed = false;
   }
+  if (!passed) {
+    // Refused as a whole: nothing is consumed, so a limit that would have passed reports what is left now.
+    for (const [i, r] of results.entries()) {
+      if (r.passed) results[i] = { ...r, remaining: decideLimit(windows[r.name], { ...requests[i]!, cost: 0 }, now).remaining };
+    }
+    return { passed, results, windows };
+  }
+  const next: Record<string, WindowState> = { ...windows };
+  for (const r of results) next[r.name] = r.next;
   return { passed, results, windows: next };
 }
 

@@ -62,6 +62,8 @@ export type UsageDecision =
 export function decideUsage(state: CreditState, cost: number, now: number): UsageDecision {
   const refilled = applyRefill(state, now);
   if (cost > refilled.remaining) return { allowed: false, remaining: refilled.remaining, next: refilled };
+  // A check that spends nothing leaves the state as it is (and its object with nothing to store).
+  if (cost === 0) return { allowed: true, remaining: refilled.remaining, next: refilled };
   const next = { ...refilled, remaining: refilled.remaining - cost };
   return { allowed: true, remaining: next.remaining, next };
 }

@@ -11,7 +11,7 @@
  * - The revision check alone (and a mutation's bump) fail open: the record used is at most one revocation
  *   bound old.
  */
-import type { CreditChange } from "../lib/key-state-protocol";
+import { encodeKeyVerifyInput, type CreditChange } from "../lib/key-state-protocol";
 import type { KeyVerifyInput, KeyVerifyAnswer } from "../lib/key-verify";
 import type { LimiterInput, LimiterResult } from "../lib/limiter-protocol";
 import type { RevisionCheck } from "../lib/revision";
@@ -56,17 +56,42 @@ export function namespaceLimiterName(workspaceId: string, namespaceId: string, i
 
 /** Rejects after `ms`, so a hung object cannot hold a verify hostage. */
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => {
-    if (timer !== undefined) clearTimeout(timer);
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
   });
 }
 
 export function logFailure(msg: string, fields: Record<string, unknown>, err: unknown): void {
   console.error(JSON.stringify({ level: "error", msg, ...fields, error: String(err) }));
+}
+
+/**
+ * Object ids by name, per namespace. `idFromName` hashes the name on every call; an id, unlike a stub,
+ * may be reused by any request of the isolate. Bounded, oldest first out.
+ */
+const idCaches = new WeakMap<object, Map<string, DurableObjectId>>();
+const MAX_CACHED_IDS = 10_000;
+
+export function stubByName<T extends Rpc.DurableObjectBranded | undefined>(ns: DurableObjectNamespace<T>, name: string): DurableObjectStub<T> {
+  let ids = idCaches.get(ns);
+  if (!ids) idCaches.set(ns, (ids = new Map()));
+  let id = ids.get(name);
+  if (!id) {
+    id = ns.idFromName(name);
+    if (ids.size >= MAX_CACHED_IDS) ids.delete(ids.keys().next().value!);
+    ids.set(name, id);
+  }
+  return ns.get(id);
 }
 
 /** RPC results arrive as the runtime's serialised-result type; the objects return exactly `T`. */
@@ -79,7 +104,7 @@ export class DurableKeyStateClient implements KeyStateClient {
   constructor(private readonly ns: Env["KEY_STATE"]) {}
 
   private stub(key: KeyIdent) {
-    return this.ns.get(this.ns.idFromName(keyStateId(key)));
+    return stubByName(this.ns, keyStateId(key));
   }
 
   async isStale(key: KeyIdent, revision: number): Promise<boolean> {
@@ -99,8 +124,10 @@ export class DurableKeyStateClient implements KeyStateClient {
     }
   }
 
-  verify(key: KeyIdent, input: KeyVerifyInput): Promise<KeyVerifyAnswer> {
-    return withTimeout(rpc<KeyVerifyAnswer>(this.stub(key).verify({ ...key, ...input })), DO_TIMEOUT_MS, "key state verify");
+  async verify(key: KeyIdent, input: KeyVerifyInput): Promise<KeyVerifyAnswer> {
+    const wire = encodeKeyVerifyInput({ workspaceId: key.workspaceId, keyId: key.keyId, ...input });
+    const answer = await withTimeout(rpc<string>(this.stub(key).verify(wire)), DO_TIMEOUT_MS, "key state verify");
+    return JSON.parse(answer) as KeyVerifyAnswer;
   }
 
   changeCredits(change: CreditChange): Promise<CreditState | null> {
@@ -116,7 +143,7 @@ export class DurableLimiterClient implements LimiterClient {
   constructor(private readonly ns: Env["LIMITER"]) {}
 
   private stub(name: string) {
-    return this.ns.get(this.ns.idFromName(name));
+    return stubByName(this.ns, name);
   }
 
   limit(objectName: string, input: LimiterInput): Promise<LimiterResult> {

@@ -59,11 +59,7 @@ export class VerifyService {
       const decision = decideVerification(record, principal, this.o.now(), required, req.callerIp);
       if (!decision.valid || !record) return toVerifyView(record, decision);
       if (!needsKeyState(record) && !req.ratelimits?.length) return this.valid(record);
-      const plan = planLimits(record, req.ratelimits);
-      if (!plan.ok) {
-        throw new ApiError("PRECONDITION_FAILED", `The ratelimit "${plan.missing}" does not exist on this key or its identity.`);
-      }
-      const outcome = await this.applyState(record, plan.limits, req.credits?.cost ?? 1);
+      const outcome = await this.applyState(record, limitsFor(record, req.ratelimits), req.credits?.cost ?? 1);
       if (outcome.kind === "stale") {
         if (attempt + 1 >= MAX_STALE_RETRIES) {
           throw new ApiError("SERVICE_UNAVAILABLE", "The key changed repeatedly while it was being verified. Retry the request.");
@@ -85,11 +81,11 @@ export class VerifyService {
    * limits, credits). If the key's object refuses, the identity's tokens are given back, so the request
    * as a whole is all-or-nothing and no limit ever admits more than its count.
    */
-  private async applyState(record: VerificationRecord, limits: PlannedLimit[], cost: number): Promise<StateOutcome> {
+  private async applyState(record: VerificationRecord, limits: SplitLimits, cost: number): Promise<StateOutcome> {
     const now = this.o.now();
     const key = { workspaceId: record.workspaceId, keyId: record.keyId };
-    const identityLimits = limits.filter((l) => l.target === "identity");
-    const keyLimits = limits.filter((l) => l.target === "key");
+    let identityLimits = limits.identity;
+    const keyLimits = limits.key;
     const objectName = record.identity ? identityLimiterName(record.workspaceId, record.identity.id) : "";
     const identityInput = { requests: identityLimits.map(toRequest), now };
 
@@ -106,7 +102,7 @@ export class VerifyService {
         }
       } catch (err) {
         logFailure("identity rate limiter failed; admitting without identity limits", { keyId: record.keyId }, err);
-        identityLimits.length = 0;
+        identityLimits = [];
       }
     }
     const refundIdentity = () =>
@@ -117,7 +113,7 @@ export class VerifyService {
     try {
       outcome = await this.o.keyState.verify(key, {
         revision: record.revision,
-        limits: keyLimits.map(toRequest),
+        limits: limits.keyRequests,
         ...(credits ? { credits: { initial: credits, cost } } : {}),
         now,
       });
@@ -163,6 +159,28 @@ export class VerifyService {
   }
 }
 
+/** A verify's limits, split by the object that counts them, with the key's already in wire form. */
+type SplitLimits = { identity: readonly PlannedLimit[]; key: readonly PlannedLimit[]; keyRequests: NamedLimitRequest[] };
+
+/** The autoApply limits of cached records, planned once per record (records are immutable once cached). */
+const autoApplied = new WeakMap<VerificationRecord, SplitLimits>();
+
+/** The limits one verify applies; a name the request gives that exists nowhere is a 412. */
+function limitsFor(record: VerificationRecord, requested: RequestedLimit[] | undefined): SplitLimits {
+  if (!requested?.length) {
+    const cached = autoApplied.get(record);
+    if (cached) return cached;
+  }
+  const plan = planLimits(record, requested);
+  if (!plan.ok) {
+    throw new ApiError("PRECONDITION_FAILED", `The ratelimit "${plan.missing}" does not exist on this key or its identity.`);
+  }
+  const key = plan.limits.filter((l) => l.target === "key");
+  const split = { identity: plan.limits.filter((l) => l.target === "identity"), key, keyRequests: key.map(toRequest) };
+  if (!requested?.length) autoApplied.set(record, split);
+  return split;
+}
+
 /** A syntax error in the query is the caller's mistake: a 400 that says where. */
 function parseQuery(text: string): PermissionQuery {
   const parsed = parsePermissionQuery(text);
@@ -187,7 +205,7 @@ function toRequest(l: PlannedLimit): NamedLimitRequest {
 }
 
 /** The response's `ratelimits[]` entries for the planned limits that were checked. */
-function present(planned: PlannedLimit[], outcomes: LimitOutcome[]): NonNullable<VerifyView["ratelimits"]> {
+function present(planned: readonly PlannedLimit[], outcomes: LimitOutcome[]): NonNullable<VerifyView["ratelimits"]> {
   return planned.flatMap((p) => {
     const o = outcomes.find((x) => x.name === windowName(p));
     if (!o) return [];

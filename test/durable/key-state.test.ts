@@ -1,12 +1,13 @@
 /**
- * The per-key `KeyState` Durable Object on its own: what it stores, how its state carries from call to
- * call, the alarm that mirrors the balance to D1, pruning of stale windows, and zod at the RPC boundary.
+ * The per-key `KeyState` Durable Object on its own: what it stores and when, how its state carries from call
+ * to call, the alarm that stores windows and mirrors the balance to D1, pruning of stale windows, and the
+ * checks at the RPC boundary.
  * Objects are addressed as the Worker addresses them: `idFromName("<workspaceId>:<keyId>")`.
  */
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { CREDITS_MIRROR_DELAY_MS, type KeyState } from "../../src/durable/key-state";
+import { CREDITS_MIRROR_DELAY_MS, WINDOW_FLUSH_MS, type KeyState } from "../../src/durable/key-state";
 import { newId } from "../../src/lib/ids";
 import type { KeyVerifyAnswer } from "../../src/lib/key-verify";
 import type { CreditState } from "../../src/lib/usage";
@@ -26,6 +27,14 @@ function freshStub(): { stub: DurableObjectStub<KeyState>; ident: { workspaceId:
   return { stub: stubFor(ident.workspaceId, ident.keyId), ident };
 }
 
+/** `KeyState.verify` speaks JSON text, as the Worker's client does. */
+async function verify(stub: DurableObjectStub<KeyState>, input: object): Promise<KeyVerifyAnswer> {
+  return JSON.parse(await stub.verify(JSON.stringify(input))) as KeyVerifyAnswer;
+}
+
+const storedWindows = (stub: DurableObjectStub<KeyState>) =>
+  runInDurableObject(stub, async (_i, state) => state.storage.get<Record<string, { current: number; previous: number }>>("windows"));
+
 function decided(o: KeyVerifyAnswer) {
   if (o.kind !== "decided") throw new Error(`expected a decision, got ${JSON.stringify(o)}`);
   return o;
@@ -37,18 +46,18 @@ describe("KeyState", () => {
   describe("state across calls", () => {
     it("spends the seeded balance across calls and ignores later seeds", async () => {
       const { stub, ident } = freshStub();
-      const first = decided(await stub.verify({ ...ident, revision: 0, limits: [], credits: { initial: credits(3), cost: 1 }, now: T }));
+      const first = decided(await verify(stub, { ...ident, revision: 0, limits: [], credits: { initial: credits(3), cost: 1 }, now: T }));
       expect(first).toMatchObject({ code: "VALID", remaining: 2 });
       // A caller whose record still says 3 (the lagging D1 mirror) does not reset the balance.
-      const second = decided(await stub.verify({ ...ident, revision: 0, limits: [], credits: { initial: credits(3), cost: 2 }, now: T + 1 }));
+      const second = decided(await verify(stub, { ...ident, revision: 0, limits: [], credits: { initial: credits(3), cost: 2 }, now: T + 1 }));
       expect(second).toMatchObject({ code: "VALID", remaining: 0 });
-      const third = decided(await stub.verify({ ...ident, revision: 0, limits: [], credits: { initial: credits(3), cost: 1 }, now: T + 2 }));
+      const third = decided(await verify(stub, { ...ident, revision: 0, limits: [], credits: { initial: credits(3), cost: 1 }, now: T + 2 }));
       expect(third).toMatchObject({ code: "USAGE_EXCEEDED", remaining: 0 });
     });
 
     it("stores exactly what a restarted object needs: revision, windows, credits and its key", async () => {
       const { stub, ident } = freshStub();
-      await stub.verify({
+      await verify(stub, {
         ...ident,
         revision: 4,
         limits: [{ name: "requests", limit: 10, duration: MINUTE, cost: 3 }],
@@ -71,21 +80,59 @@ describe("KeyState", () => {
         { name: "b", limit: 10, duration: MINUTE, cost: 1 },
       ];
       const codes: string[] = [];
-      for (let i = 0; i < 4; i++) codes.push(decided(await stub.verify({ ...ident, revision: 0, limits, now: T + i })).code);
+      for (let i = 0; i < 4; i++) codes.push(decided(await verify(stub, { ...ident, revision: 0, limits, now: T + i })).code);
       expect(codes).toEqual(["VALID", "VALID", "RATE_LIMITED", "RATE_LIMITED"]);
-      const b = await runInDurableObject(stub, async (_i, state) => (await state.storage.get<Record<string, { current: number }>>("windows"))?.b);
-      expect(b?.current).toBe(2);
+      // The first call stored the object's key, and its windows with it; later counts wait for the alarm.
+      expect((await storedWindows(stub))?.b?.current).toBe(1);
+      expect(await runDurableObjectAlarm(stub)).toBe(true);
+      expect((await storedWindows(stub))?.b?.current).toBe(2);
+    });
+
+    it("stores windows from its alarm, at most WINDOW_FLUSH_MS after they change, one write for many verifies", async () => {
+      const { stub, ident } = freshStub();
+      const limits = [{ name: "requests", limit: 100, duration: MINUTE, cost: 1 }];
+      // The first verify stores the object's key, and the windows with it.
+      await verify(stub, { ...ident, revision: 0, limits, now: T });
+      expect(await runDurableObjectAlarm(stub)).toBe(false);
+      const puts = await runInDurableObject(stub, async (_i, state) => {
+        let count = 0;
+        const put = state.storage.put.bind(state.storage) as (...args: unknown[]) => Promise<void>;
+        (state.storage as unknown as { put: (...args: unknown[]) => Promise<void> }).put = (...args) => {
+          count++;
+          return put(...args);
+        };
+        return () => count;
+      });
+      for (let i = 1; i <= 20; i++) await verify(stub, { ...ident, revision: 0, limits, now: T + i });
+      // Twenty verifies, no write yet; one alarm, due WINDOW_FLUSH_MS after the first of them.
+      expect(puts()).toBe(0);
+      expect(await runInDurableObject(stub, async (_i, state) => state.storage.getAlarm())).toBe(T + 1 + WINDOW_FLUSH_MS);
+      expect((await storedWindows(stub))?.requests?.current).toBe(1);
+      expect(await runDurableObjectAlarm(stub)).toBe(true);
+      expect(puts()).toBe(1);
+      expect((await storedWindows(stub))?.requests?.current).toBe(21);
+      // Nothing changed since: no alarm is left, and a stray one would write nothing.
+      expect(await runDurableObjectAlarm(stub)).toBe(false);
+    });
+
+    it("a refused verify changes no window and schedules nothing", async () => {
+      const { stub, ident } = freshStub();
+      const limits = [{ name: "requests", limit: 1, duration: MINUTE, cost: 1 }];
+      expect(decided(await verify(stub, { ...ident, revision: 0, limits, now: T })).code).toBe("VALID");
+      expect(await runDurableObjectAlarm(stub)).toBe(false);
+      expect(decided(await verify(stub, { ...ident, revision: 0, limits, now: T + 1 })).code).toBe("RATE_LIMITED");
+      expect(await runDurableObjectAlarm(stub)).toBe(false);
     });
 
     it("a record older than the object's revision is stale, and nothing is consumed", async () => {
       const { stub, ident } = freshStub();
       expect(await stub.observe(5)).toEqual({ stale: false, next: 5 });
-      const stale = await stub.verify({ ...ident, revision: 4, limits: [], credits: { initial: credits(1), cost: 1 }, now: T });
+      const stale = await verify(stub, { ...ident, revision: 4, limits: [], credits: { initial: credits(1), cost: 1 }, now: T });
       expect(stale).toEqual({ kind: "stale", revision: 5 });
       expect(await stub.readCredits({ initial: credits(1), now: T })).toEqual(credits(1));
       expect(await runInDurableObject(stub, async (_i, state) => state.storage.get("credits"))).toBeUndefined();
       // The current revision is accepted, a newer one adopted.
-      expect(decided(await stub.verify({ ...ident, revision: 7, limits: [], credits: { initial: credits(1), cost: 1 }, now: T })).code).toBe("VALID");
+      expect(decided(await verify(stub, { ...ident, revision: 7, limits: [], credits: { initial: credits(1), cost: 1 }, now: T })).code).toBe("VALID");
       expect(await stub.observe(6)).toEqual({ stale: true, next: 7 });
     });
 
@@ -98,7 +145,7 @@ describe("KeyState", () => {
       // Unlimited now: incrementing it is refused, and a verify with a stale record's credits is admitted free.
       const refused = await runInDurableObject(stub, async (instance) => instance.changeCredits(op("increment", 1)).then(() => null, (e: unknown) => e));
       expect(refused).toBeInstanceOf(RangeError);
-      const free = decided(await stub.verify({ ...ident, revision: 0, limits: [], credits: { initial: credits(0), cost: 1 }, now: T }));
+      const free = decided(await verify(stub, { ...ident, revision: 0, limits: [], credits: { initial: credits(0), cost: 1 }, now: T }));
       expect(free.code).toBe("VALID");
       expect(free.remaining).toBeUndefined();
       expect(await stub.changeCredits({ ...ident, initial: null, change: { kind: "replace", state: credits(2) }, now: T })).toEqual(credits(2));
@@ -129,7 +176,7 @@ describe("KeyState", () => {
       const before = await row();
       const seed = { remaining: 10, refill: { amount: 10 }, lastRefillAt: before!.last_refill_at };
       for (let i = 0; i < 3; i++) {
-        await stub.verify({ workspaceId: h.workspaceId, keyId, revision: 0, limits: [], credits: { initial: seed, cost: 1 }, now: T + i });
+        await verify(stub, { workspaceId: h.workspaceId, keyId, revision: 0, limits: [], credits: { initial: seed, cost: 1 }, now: T + i });
       }
       // The alarm is scheduled CREDITS_MIRROR_DELAY_MS after the first change; until it runs, D1 lags.
       const alarmAt = await runInDurableObject(stub, async (_i, state) => state.storage.getAlarm());
@@ -142,7 +189,7 @@ describe("KeyState", () => {
       expect(await runDurableObjectAlarm(stub)).toBe(false);
 
       // The next change schedules the alarm again.
-      await stub.verify({ workspaceId: h.workspaceId, keyId, revision: 0, limits: [], credits: { initial: seed, cost: 2 }, now: T + 10 });
+      await verify(stub, { workspaceId: h.workspaceId, keyId, revision: 0, limits: [], credits: { initial: seed, cost: 2 }, now: T + 10 });
       expect(await runDurableObjectAlarm(stub)).toBe(true);
       expect((await row())?.credits_remaining).toBe(5);
     });
@@ -153,10 +200,10 @@ describe("KeyState", () => {
       const other = await h.createKey({ credits: { remaining: 10 } });
       // An object whose stored workspace is not the key's must not touch the row.
       const foreign = stubFor("ws_someoneElse", keyId);
-      await foreign.verify({ workspaceId: "ws_someoneElse", keyId, revision: 0, limits: [], credits: { initial: credits(10), cost: 4 }, now: T });
+      await verify(foreign, { workspaceId: "ws_someoneElse", keyId, revision: 0, limits: [], credits: { initial: credits(10), cost: 4 }, now: T });
       expect(await runDurableObjectAlarm(foreign)).toBe(true);
       const own = stubFor(h.workspaceId, keyId);
-      await own.verify({ workspaceId: h.workspaceId, keyId, revision: 0, limits: [], credits: { initial: credits(10), cost: 1 }, now: T });
+      await verify(own, { workspaceId: h.workspaceId, keyId, revision: 0, limits: [], credits: { initial: credits(10), cost: 1 }, now: T });
       expect(await runDurableObjectAlarm(own)).toBe(true);
       const rows = await env.DB.prepare("SELECT id, credits_remaining FROM keys WHERE id IN (?, ?) ORDER BY id")
         .bind(keyId, other.keyId)
@@ -164,36 +211,73 @@ describe("KeyState", () => {
       expect(Object.fromEntries(rows.results.map((r) => [r.id, r.credits_remaining]))).toEqual({ [keyId]: 9, [other.keyId]: 10 });
     });
 
-    it("an object without a balance (limits only, or unlimited) sets no alarm and writes nothing", async () => {
-      const { stub, ident } = freshStub();
-      await stub.verify({ ...ident, revision: 0, limits: [{ name: "requests", limit: 5, duration: MINUTE, cost: 1 }], now: T });
-      expect(await runInDurableObject(stub, async (_i, state) => state.storage.getAlarm())).toBeNull();
-      expect(await runDurableObjectAlarm(stub)).toBe(false);
+    it("an object without a balance (limits only) never writes to D1: its alarm only stores windows", async () => {
+      const h = await Harness.init();
+      const { keyId } = await h.createKey({ credits: { remaining: 10 } });
+      const own = stubFor(h.workspaceId, keyId);
+      const limits = [{ name: "requests", limit: 5, duration: MINUTE, cost: 1 }];
+      await verify(own, { workspaceId: h.workspaceId, keyId, revision: 0, limits, now: T });
+      await verify(own, { workspaceId: h.workspaceId, keyId, revision: 0, limits, now: T + 1 });
+      expect(await runDurableObjectAlarm(own)).toBe(true);
+      expect((await storedWindows(own))?.requests?.current).toBe(2);
+      const row = await env.DB.prepare("SELECT credits_remaining FROM keys WHERE id = ?").bind(keyId).first<{ credits_remaining: number }>();
+      expect(row?.credits_remaining).toBe(10);
+      expect(await runDurableObjectAlarm(own)).toBe(false);
+    });
+
+    it("one alarm serves both: windows when they are due, the balance when it is due", async () => {
+      const h = await Harness.init();
+      const { keyId } = await h.createKey({ credits: { remaining: 10 } });
+      const own = stubFor(h.workspaceId, keyId);
+      const ident = { workspaceId: h.workspaceId, keyId };
+      const limits = [{ name: "requests", limit: 5, duration: MINUTE, cost: 1 }];
+      const balance = () => env.DB.prepare("SELECT credits_remaining FROM keys WHERE id = ?").bind(keyId).first<{ credits_remaining: number }>();
+      const alarmAt = () => runInDurableObject(own, async (_i, state) => state.storage.getAlarm());
+      // The first verify writes the balance (and the windows with it) before it answers, and schedules the mirror.
+      await verify(own, { ...ident, revision: 0, limits, credits: { initial: credits(10), cost: 1 }, now: T });
+      expect(await alarmAt()).toBe(T + CREDITS_MIRROR_DELAY_MS);
+      // A verify that spends no credit changes only a window: nothing is written, and the alarm comes earlier.
+      expect(decided(await verify(own, { ...ident, revision: 0, limits, credits: { initial: credits(10), cost: 0 }, now: T + 5 }))).toMatchObject({
+        code: "VALID",
+        remaining: 9,
+      });
+      expect((await storedWindows(own))?.requests?.current).toBe(1);
+      expect(await alarmAt()).toBe(T + 5 + WINDOW_FLUSH_MS);
+      // That alarm stores the windows, leaves the mirror for later, and re-arms for it.
+      expect(await runDurableObjectAlarm(own)).toBe(true);
+      expect((await storedWindows(own))?.requests?.current).toBe(2);
+      expect((await balance())?.credits_remaining).toBe(10);
+      expect(await alarmAt()).toBe(T + CREDITS_MIRROR_DELAY_MS);
+      expect(await runDurableObjectAlarm(own)).toBe(true);
+      expect((await balance())?.credits_remaining).toBe(9);
+      expect(await runDurableObjectAlarm(own)).toBe(false);
     });
   });
 
   describe("pruning", () => {
-    it("drops windows that can no longer influence a decision on the next write", async () => {
+    it("drops windows that can no longer influence a decision when it stores them", async () => {
       const { stub, ident } = freshStub();
       const short = { name: "short", limit: 5, duration: 1000, cost: 1 };
       const long = { name: "long", limit: 5, duration: 60 * MINUTE, cost: 1 };
-      await stub.verify({ ...ident, revision: 0, limits: [short, long], now: T });
-      const names = async () =>
-        runInDurableObject(stub, async (_i, state) => Object.keys((await state.storage.get<Record<string, unknown>>("windows")) ?? {}).sort());
+      await verify(stub, { ...ident, revision: 0, limits: [short, long], now: T });
+      const names = async () => {
+        await runDurableObjectAlarm(stub);
+        return Object.keys((await storedWindows(stub)) ?? {}).sort();
+      };
       expect(await names()).toEqual(["long", "short"]);
       // One window later, "short" still counts as the previous window.
-      await stub.verify({ ...ident, revision: 0, limits: [long], now: T + 1000 });
+      await verify(stub, { ...ident, revision: 0, limits: [long], now: T + 1000 });
       expect(await names()).toEqual(["long", "short"]);
       // Two windows later it cannot matter any more.
-      await stub.verify({ ...ident, revision: 0, limits: [long], now: T + 2000 });
+      await verify(stub, { ...ident, revision: 0, limits: [long], now: T + 2000 });
       expect(await names()).toEqual(["long"]);
       // And a fresh "short" starts from zero.
-      const again = decided(await stub.verify({ ...ident, revision: 0, limits: [short], now: T + 2001 }));
+      const again = decided(await verify(stub, { ...ident, revision: 0, limits: [short], now: T + 2001 }));
       expect(again.limits[0]).toMatchObject({ name: "short", remaining: 4 });
     });
   });
 
-  describe("RPC input is checked with zod", () => {
+  describe("RPC input is checked at the boundary", () => {
     const ident = { workspaceId: "ws_zod", keyId: "key_zod" };
     const good = { ...ident, revision: 0, limits: [], now: T };
     const badVerifies: [string, unknown][] = [
@@ -216,13 +300,27 @@ describe("KeyState", () => {
       ["negative credit cost", { ...good, credits: { initial: { remaining: 1, lastRefillAt: 0 }, cost: -1 } }],
     ];
 
-    it("verify rejects malformed input and stores nothing", async () => {
+    it("verify rejects malformed input with zod's detailed error, and stores nothing", async () => {
       const { stub } = freshStub();
+      const attempt = (input: unknown) =>
+        runInDurableObject(stub, async (instance) => {
+          try {
+            await instance.verify(input);
+            return null;
+          } catch (e) {
+            return e as Error;
+          }
+        });
       for (const [what, input] of badVerifies) {
-        const err = await runInDurableObject(stub, async (instance) => instance.verify(input).then(() => null, (e: unknown) => e));
+        if (input === undefined) continue;
+        const err = await attempt(JSON.stringify(input));
         expect(err, what).toBeInstanceOf(Error);
-        expect((err as Error).name, what).toBe("ZodError");
+        expect(err?.name, what).toBe("ZodError");
       }
+      // It speaks JSON text only.
+      expect((await attempt(undefined))?.name).toBe("TypeError");
+      expect((await attempt(good))?.name).toBe("TypeError");
+      expect((await attempt("{not json"))?.name).toBe("SyntaxError");
       expect(await runInDurableObject(stub, async (_i, state) => (await state.storage.list()).size)).toBe(0);
     });
 
