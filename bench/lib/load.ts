@@ -4,7 +4,7 @@
  * per-response event (sub-millisecond floats), not its integer histogram.
  */
 import autocannon from "autocannon";
-import { cpuMs } from "./proc";
+import { clockTicksPerSecond, cpuMs } from "./proc";
 
 export type RequestSpec = {
   method?: "GET" | "POST";
@@ -52,6 +52,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     ...(typeof body === "function" ? { setupRequest: (req: autocannon.Request) => ({ ...req, body: body() }) } : {}),
     ...(spec.onResponse ? { onResponse: (status: number, resBody: string) => spec.onResponse!(status, resBody) } : {}),
   };
+  await quiet(o.pid);
   const cpuBefore = cpuMs(o.pid);
   const started = process.hrtime.bigint();
   const instance = autocannon({
@@ -68,6 +69,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   });
   const result = await instance;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  // The run's deferred work (waitUntil writes, alarms) is its own: counted here, not in the next scenario.
+  await quiet(o.pid);
   const cpu = cpuMs(o.pid) - cpuBefore;
   const total = result.requests.total;
   latencies.sort((a, b) => a - b);
@@ -81,6 +84,20 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
   };
+}
+
+/**
+ * Waits until the server is idle: two consecutive 100 ms intervals with at most one clock tick of CPU each
+ * (at most 3 s). Requests are counted over the load only; CPU from the load's start until the server is idle.
+ */
+async function quiet(pid: number): Promise<void> {
+  const tick = 1000 / clockTicksPerSecond();
+  let calm = 0;
+  for (let waited = 0; waited < 3000 && calm < 2; waited += 100) {
+    const before = cpuMs(pid);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    calm = cpuMs(pid) - before <= tick ? calm + 1 : 0;
+  }
 }
 
 function percentile(sorted: number[], q: number): number {
