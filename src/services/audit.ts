@@ -50,7 +50,7 @@ import {
 } from "../lib/audit";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
-import { logFailure, withTimeout } from "./key-state-client";
+import { logFailure, stubByName, withTimeout } from "./key-state-client";
 
 export const AUDIT_TIMEOUT_MS = 3_000;
 /** Verifying walks the whole log, so it gets longer. */
@@ -119,7 +119,7 @@ export class DurableAuditClient implements AuditClient {
   ) {}
 
   private stub(workspaceId: string) {
-    return this.ns.get(this.ns.idFromName(auditLogName(workspaceId)));
+    return stubByName(this.ns, auditLogName(workspaceId));
   }
 
   async record(ctx: AuditContext, entries: readonly AuditEntry[]): Promise<AuditEvent[]> {
