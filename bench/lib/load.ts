@@ -5,6 +5,7 @@
  */
 import autocannon from "autocannon";
 import { clockTicksPerSecond, cpuMs } from "./proc";
+import { sleep } from "./workerd";
 
 export type RequestSpec = {
   method?: "GET" | "POST";
@@ -95,7 +96,7 @@ async function quiet(pid: number): Promise<void> {
   let calm = 0;
   for (let waited = 0; waited < 3000 && calm < 2; waited += 100) {
     const before = cpuMs(pid);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
     calm = cpuMs(pid) - before <= tick ? calm + 1 : 0;
   }
 }

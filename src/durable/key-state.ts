@@ -111,7 +111,7 @@ export class KeyState extends DurableObject<Env> {
    */
   override async alarm(): Promise<void> {
     const firedFor = this.alarms.fired();
-    if (this.windowsDirty) await this.flushWindows(this.lastNow);
+    if (this.windowsDirty) await this.flushWindows();
     if (this.mirrorDue === null) return;
     if (firedFor !== null && this.mirrorDue > firedFor) {
       await this.alarms.by(this.mirrorDue);
@@ -151,11 +151,7 @@ export class KeyState extends DurableObject<Env> {
     }
     const writes: Promise<void>[] = [];
     if (Object.keys(entries).length > 0) {
-      if (this.windowsDirty) {
-        this.state = { ...this.state, windows: pruneWindows(this.state.windows, this.lastNow) };
-        entries.windows = this.state.windows;
-        this.windowsDirty = false;
-      }
+      if (this.windowsDirty) entries.windows = this.takeWindows();
       writes.push(this.ctx.storage.put(entries));
     }
     if (creditsChanged && this.mirrorDue === null) {
@@ -166,11 +162,16 @@ export class KeyState extends DurableObject<Env> {
     return writes.length === 0 ? undefined : Promise.all(writes).then(() => undefined);
   }
 
-  private async flushWindows(now: number): Promise<void> {
-    this.state = { ...this.state, windows: pruneWindows(this.state.windows, now) };
+  /** The windows to store, pruned by the latest request time; they count as stored from here on. */
+  private takeWindows(): KeyObjectState["windows"] {
+    this.state = { ...this.state, windows: pruneWindows(this.state.windows, this.lastNow) };
     this.windowsDirty = false;
+    return this.state.windows;
+  }
+
+  private async flushWindows(): Promise<void> {
     try {
-      await this.ctx.storage.put("windows", this.state.windows);
+      await this.ctx.storage.put("windows", this.takeWindows());
     } catch (err) {
       this.windowsDirty = true;
       throw err;

@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { parseLimiterInput, type LimiterResult } from "../lib/limiter-protocol";
-import { decideAll, pruneWindows, refund, type WindowState } from "../lib/ratelimit";
+import { decideAll, limitOutcome, pruneWindows, refund, type WindowState } from "../lib/ratelimit";
 import { AlarmSlot } from "./alarm-slot";
 import { WINDOW_FLUSH_MS } from "./key-state";
 
@@ -33,10 +33,7 @@ export class RateLimiter extends DurableObject<Env> {
     const { requests, now } = parseLimiterInput(input);
     const decision = decideAll(this.windows, requests, now);
     if (decision.passed) await this.changed(decision.windows, now);
-    return {
-      passed: decision.passed,
-      results: decision.results.map((r) => ({ name: r.name, passed: r.passed, limit: r.limit, remaining: r.remaining, reset: r.reset })),
-    };
+    return { passed: decision.passed, results: decision.results.map(limitOutcome) };
   }
 
   /** Gives back tokens an earlier `limit` consumed, when a later check of the same request refused it. */

@@ -4,7 +4,7 @@
  * A request is admitted only if everything passes; a refused request consumes nothing (any refill that
  * fell due is still applied).
  */
-import { decideAll, type NamedLimitRequest, type WindowState } from "./ratelimit";
+import { decideAll, limitOutcome, type LimitOutcome, type NamedLimitRequest, type WindowState } from "./ratelimit";
 import { applyRefill, decideUsage, type CreditState } from "./usage";
 
 export type KeyObjectState = {
@@ -22,7 +22,6 @@ export type KeyVerifyInput = {
   now: number;
 };
 
-export type LimitOutcome = { name: string; passed: boolean; limit: number; remaining: number; reset: number };
 
 export type KeyVerifyOutcome =
   | { kind: "stale"; revision: number }
@@ -43,7 +42,7 @@ export function decideKeyVerify(state: KeyObjectState, input: KeyVerifyInput): K
   const revision = input.revision;
   const credits = state.credits === undefined ? input.credits?.initial : state.credits;
   const limits = decideAll(state.windows, input.limits, input.now);
-  const outcomes = limits.results.map(toOutcome);
+  const outcomes = limits.results.map(limitOutcome);
   const base = { revision, credits: credits ?? state.credits, windows: state.windows };
 
   if (!limits.passed) {
@@ -67,7 +66,7 @@ export function decideKeyVerify(state: KeyObjectState, input: KeyVerifyInput): K
     return {
       kind: "decided",
       code: "USAGE_EXCEEDED",
-      limits: unconsumed.results.map((r) => ({ ...toOutcome(r), passed: true })),
+      limits: unconsumed.results.map((r) => ({ ...limitOutcome(r), passed: true })),
       remaining: usage.remaining,
       next: { ...base, credits: usage.next },
     };
@@ -79,8 +78,4 @@ export function decideKeyVerify(state: KeyObjectState, input: KeyVerifyInput): K
     remaining: usage.remaining,
     next: { revision, credits: usage.next, windows: limits.windows },
   };
-}
-
-function toOutcome(r: LimitOutcome): LimitOutcome {
-  return { name: r.name, passed: r.passed, limit: r.limit, remaining: r.remaining, reset: r.reset };
 }

@@ -9,6 +9,7 @@
  * says no.
  */
 import { z } from "zod";
+import type { LimitOutcome } from "./ratelimit";
 
 export const MAX_DURATION_MS = 2_592_000_000;
 
@@ -65,5 +66,5 @@ export function parseLimiterInput(input: unknown): LimiterInput {
 
 export type LimiterResult = {
   passed: boolean;
-  results: Array<{ name: string; passed: boolean; limit: number; remaining: number; reset: number }>;
+  results: LimitOutcome[];
 };

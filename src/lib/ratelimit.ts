@@ -76,6 +76,13 @@ export function refund(state: WindowState | undefined, cost: number, duration: n
 
 export type NamedLimitRequest = LimitRequest & { name: string };
 
+/** What an object reports of one limit's decision: everything but the window state it keeps. */
+export type LimitOutcome = { name: string; passed: boolean; limit: number; remaining: number; reset: number };
+
+export function limitOutcome(d: LimitOutcome): LimitOutcome {
+  return { name: d.name, passed: d.passed, limit: d.limit, remaining: d.remaining, reset: d.reset };
+}
+
 /**
  * Decides several limits at once, all-or-nothing: the returned windows are the ones to store if every
  * limit passed; if any failed, nothing is consumed and `windows` is the very object passed in.
