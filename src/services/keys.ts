@@ -171,10 +171,11 @@ export class KeyService {
       const next = await this.changeCredits(bundle, { kind: "patch", patch }, now);
       Object.assign(set, creditColumns(next));
     }
-    stmts.push(db.update(keys).set(set).where(and(eq(keys.id, k.id), eq(keys.workspaceId, k.workspaceId))));
+    const updateAt = stmts.length;
+    stmts.push(db.update(keys).set(set).where(and(eq(keys.id, k.id), eq(keys.workspaceId, k.workspaceId))).returning({ revision: keys.revision }));
     if (input.ratelimits !== undefined) stmts.push(...replaceRatelimits(db, k.workspaceId, { keyId: k.id }, input.ratelimits, now));
-    await db.batch([...stmts, ...events] as [Stmt, ...Stmt[]]);
-    await this.afterMutation(bundle);
+    const results = await db.batch([...stmts, ...events] as [Stmt, ...Stmt[]]);
+    await this.afterMutation(bundle, committedRevision(results[updateAt], k));
   }
 
   /** Deletes the key (soft by default); `ctx` may name the system (leaked-key revocation) as the actor. */
@@ -183,6 +184,8 @@ export class KeyService {
     const k = bundle.key;
     const now = this.o.now();
     const events = this.o.audit.stage(ctx, [{ event: "key.delete", resources: keyResources(bundle.apiId, k.id), meta: { permanent } }]);
+    // A permanently deleted row has no revision left to read; nothing can follow the delete anyway.
+    let revision = k.revision + 1;
     if (permanent) {
       await db.batch([
         db.delete(ratelimits).where(eq(ratelimits.keyId, k.id)),
@@ -194,9 +197,13 @@ export class KeyService {
       ]);
     } else {
       const soft = { deletedAt: now, updatedAt: now, revision: nextRevision };
-      await db.batch([db.update(keys).set(soft).where(and(eq(keys.id, k.id), eq(keys.workspaceId, k.workspaceId))), ...events]);
+      const [rows] = await db.batch([
+        db.update(keys).set(soft).where(and(eq(keys.id, k.id), eq(keys.workspaceId, k.workspaceId))).returning({ revision: keys.revision }),
+        ...events,
+      ]);
+      revision = committedRevision(rows, k);
     }
-    await this.afterMutation(bundle, k.revision + 1);
+    await this.afterMutation(bundle, revision);
   }
 
   /**
@@ -232,6 +239,11 @@ export class KeyService {
     const copy = recoverable ? await this.o.vault.encrypt(old.workspaceId, keyId, key) : undefined;
     const meta = { oldKeyId: old.id, newKeyId: keyId, expiration: expirationMs };
     const events = this.o.audit.stage(ctx, [{ event: "key.reroll", resources: [...keyResources(api.id, old.id), { type: "key", id: keyId }], meta }]);
+    const retire = db
+      .update(keys)
+      .set({ expires: oldExpires, updatedAt: now, revision: nextRevision })
+      .where(and(eq(keys.id, old.id), eq(keys.workspaceId, old.workspaceId)))
+      .returning({ revision: keys.revision });
     const stmts: Stmt[] = [
       db.insert(keys).values({ ...copied, ...credits, id: keyId, hash, start, byteLength, revision: 0, createdAt: now }),
       ...(copy ? [db.insert(encryptedKeys).values(copy)] : []),
@@ -258,15 +270,12 @@ export class KeyService {
           .from(keysRoles)
           .where(eq(keysRoles.keyId, old.id)),
       ),
-      db
-        .update(keys)
-        .set({ expires: oldExpires, updatedAt: now, revision: nextRevision })
-        .where(and(eq(keys.id, old.id), eq(keys.workspaceId, old.workspaceId))),
+      retire,
       ...events,
     ];
-    await db.batch(stmts as [Stmt, ...Stmt[]]);
+    const results = await db.batch(stmts as [Stmt, ...Stmt[]]);
     this.o.edge.evict(hash);
-    await this.afterMutation(bundle);
+    await this.afterMutation(bundle, committedRevision(results[stmts.indexOf(retire)], old));
     return { keyId, key };
   }
 
@@ -300,11 +309,12 @@ export class KeyService {
     const meta = { fields: ["credits"], operation: op.operation };
     await this.o.audit.record(ctx, [{ event: "key.update", resources: keyResources(bundle.apiId, bundle.key.id), meta }]);
     const next = await this.changeCredits(bundle, { kind: "operation", op }, now);
-    await this.o.db
+    const rows = await this.o.db
       .update(keys)
       .set({ ...creditColumns(next), updatedAt: now, revision: nextRevision })
-      .where(and(eq(keys.id, bundle.key.id), eq(keys.workspaceId, bundle.key.workspaceId)));
-    await this.afterMutation(bundle);
+      .where(and(eq(keys.id, bundle.key.id), eq(keys.workspaceId, bundle.key.workspaceId)))
+      .returning({ revision: keys.revision });
+    await this.afterMutation(bundle, committedRevision(rows, bundle.key));
     return next;
   }
 
@@ -328,9 +338,10 @@ export class KeyService {
   }
 
   /** Publishes the key's new state and tells its Durable Object (if verifies of the key go through one). */
-  private async afterMutation(before: KeyBundle, revision = before.key.revision + 1): Promise<void> {
+  private async afterMutation(before: KeyBundle, revision: number): Promise<void> {
     // The object first: keys whose verifies go through it see the change at once even if KV is failing.
-    // The revision D1 now holds is the old one plus one (every mutation adds exactly one).
+    // `revision` is the one this mutation committed (read back from D1, so two concurrent mutations of the
+    // key send their own, and the later one wins in the object).
     const hasState = before.keyRatelimits.length > 0 || before.identityRatelimits.length > 0 || before.key.creditsRemaining !== null;
     if (hasState) await this.o.keyState.bump({ workspaceId: before.key.workspaceId, keyId: before.key.id }, revision);
     // A key that only now gains limits or credits needs no notice: its object starts from the first
@@ -382,4 +393,13 @@ function toCreditPatch(patch: CreditPatch): StatePatch {
   if (patch.remaining !== undefined) out.remaining = patch.remaining;
   if (patch.refill !== undefined) out.refill = patch.refill === null ? null : refillState(patch.refill);
   return out;
+}
+
+/**
+ * The revision a mutation's `UPDATE … RETURNING revision` committed. If the row matched nothing (deleted
+ * concurrently), the old revision plus one is the best remaining notice.
+ */
+function committedRevision(rows: unknown, before: { revision: number }): number {
+  const row = (rows as { revision: number }[] | undefined)?.[0];
+  return row ? row.revision : before.revision + 1;
 }

@@ -190,4 +190,20 @@ describe("exact counts under concurrency", () => {
       expect(valid).toBe(10);
     }, SLOW);
   });
+
+  describe("concurrent mutations of one key", () => {
+    it("leave its object at the revision D1 committed last, not one stale by the others", async () => {
+      const h = await Harness.init();
+      const { keyId, key } = await h.createKey({ ratelimits: [{ name: "requests", limit: 1000, duration: HOUR, autoApply: true }] });
+      // Every update reads the key at the same revision; each commits its own (1, 2, …, 8).
+      const replies = await Promise.all(Array.from({ length: 8 }, (_, i) => call(h, "/v2/keys.updateKey", { keyId, meta: { i } })));
+      expect(replies.map((r) => r.status)).toEqual(Array(8).fill(200));
+      const row = await env.DB.prepare("SELECT revision FROM keys WHERE id = ?").bind(keyId).first<{ revision: number }>();
+      expect(row?.revision).toBe(8);
+      const stub = env.KEY_STATE.get(env.KEY_STATE.idFromName(`${h.workspaceId}:${keyId}`));
+      // observe(0) answers the object's revision without changing it.
+      expect((await stub.observe(0)).next).toBe(8);
+      expect((await call<KeysVerifyKeyResponse>(h, "/v2/keys.verifyKey", { key })).body.data.code).toBe("VALID");
+    });
+  });
 });
