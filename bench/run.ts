@@ -68,16 +68,22 @@ type Scenario = {
   after?: (r: LoadResult) => void;
 };
 
+/**
+ * The order within a round. Each ratio's two sides run next to each other (warm verify, the minimal Worker,
+ * the rate-limited verify, the minimal Worker with an object call), so drifting load on a shared machine
+ * touches both alike. verify-cold-kv must start after the isolate cache of verify-cold-d1's keys expired
+ * and before their KV back-fills do (60 s).
+ */
 const SCENARIO_ORDER = [
   "createKey",
   "verify-cold-d1",
   "liveness",
   "verify-warm",
   "minimal",
-  "peer-verify",
-  "verify-cold-kv",
   "verify-ratelimit",
   "minimal-do",
+  "peer-verify",
+  "verify-cold-kv",
   "peer-verify-ratelimit",
   "verify-credits",
   "verify-unknown",
